@@ -1,0 +1,56 @@
+"""create_app(): the FastAPI application with the AWS endpoint, the REST API and health."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from stageline import __version__
+from stageline.aws import codepipeline
+from stageline.aws.router import build_router
+from stageline.domain.errors import ServiceError
+from stageline.rest import pipelines as rest_pipelines
+from stageline.rest.errors import service_error_handler
+from stageline.runtime import Runtime
+from stageline.settings import Settings
+
+
+async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return JSONResponse(
+        status_code=400,
+        content={"error": {"code": "ValidationException", "message": problems}},
+    )
+
+
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
+    runtime = runtime or Runtime.from_settings(settings or Settings())
+    app = FastAPI(
+        title="Stageline",
+        version=__version__,
+        description="Self-hosted continuous delivery that speaks AWS CodePipeline's API. "
+        "The AWS JSON endpoint is POST / (use the AWS CLI or boto3 with --endpoint-url); "
+        "this page documents the REST API. Authenticate with HTTP Basic (access key id / "
+        "secret) or SigV4.",
+    )
+    app.state.runtime = runtime
+    app.add_exception_handler(ServiceError, service_error_handler)
+    app.add_exception_handler(RequestValidationError, _request_validation_handler)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        ok = runtime.db.ping()
+        return JSONResponse(
+            status_code=200 if ok else 503,
+            content={
+                "status": "ok" if ok else "unavailable",
+                "database": ok,
+                "version": __version__,
+            },
+        )
+
+    app.include_router(rest_pipelines.router)
+    app.include_router(build_router(runtime, [codepipeline.SERVICE]))
+    return app

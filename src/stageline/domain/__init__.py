@@ -1,0 +1,1 @@
+"""Pure domain: declarations, validation, statuses. Imports nothing from the adapters."""

@@ -1,0 +1,34 @@
+"""ARNs of CodePipeline resources, built and parsed the way AWS shapes them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from stageline.domain.errors import InvalidArnException
+
+_ARN = re.compile(r"arn:(aws[a-z-]*):codepipeline:([a-z0-9-]+):([0-9]{12}):(.+)")
+
+
+@dataclass(frozen=True)
+class Arns:
+    """The region and account this Stageline answers as."""
+
+    region: str
+    account_id: str
+
+    def pipeline(self, name: str) -> str:
+        return f"arn:aws:codepipeline:{self.region}:{self.account_id}:{name}"
+
+    def parse_pipeline_name(self, arn: str) -> str | None:
+        """The pipeline an ARN names, or None when it names another account, region or kind."""
+        match = _ARN.fullmatch(arn)
+        if match is None:
+            raise InvalidArnException(f"The ARN {arn} is not valid.")
+        _partition, region, account, resource = match.groups()
+        if region != self.region or account != self.account_id:
+            return None
+        # Pipelines are the bare resource; webhooks and action types carry a "type:" prefix.
+        if ":" in resource or "/" in resource:
+            return None
+        return resource

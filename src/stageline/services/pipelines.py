@@ -1,0 +1,186 @@
+"""Pipeline definitions: create, read, update (versioned), delete, list.
+
+Every method runs inside the caller's unit of work and never commits. Updates are optimistic:
+the version row is bumped with a conditional UPDATE, so two concurrent updates of one pipeline
+cannot both win from the same base version.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from stageline.domain.action_types import find_builtin
+from stageline.domain.arns import Arns
+from stageline.domain.errors import (
+    ConcurrentModificationException,
+    LimitExceededException,
+    PipelineNameInUseException,
+    PipelineNotFoundException,
+    PipelineVersionNotFoundException,
+)
+from stageline.domain.validation import ActionTypeLookup, validate_pipeline
+from stageline.persistence.models import Pipeline, PipelineVersion
+from stageline.services.pagination import decode_token, encode_token
+from stageline.services.tags import TagService, check_tags
+
+Clock = Callable[[], datetime]
+# AWS's quota: 1,000 pipelines per Region per account.
+MAX_PIPELINES = 1000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PipelineService:
+    def __init__(
+        self,
+        session: Session,
+        arns: Arns,
+        *,
+        clock: Clock = utcnow,
+        lookup: ActionTypeLookup = find_builtin,
+    ) -> None:
+        self.session = session
+        self.arns = arns
+        self.clock = clock
+        self.lookup = lookup
+        self.tags = TagService(session)
+
+    def _find(self, name: str) -> Pipeline:
+        pipeline = self.session.scalar(select(Pipeline).where(Pipeline.name == name))
+        if pipeline is None:
+            raise PipelineNotFoundException(f"Pipeline {name} not found.")
+        return pipeline
+
+    def exists(self, name: str) -> bool:
+        return self.session.scalar(select(Pipeline.id).where(Pipeline.name == name)) is not None
+
+    def create(
+        self, declaration: dict[str, Any], tags: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
+        decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
+        check_tags(tags)
+        name = decl["name"]
+        if self.exists(name):
+            raise PipelineNameInUseException(f"A pipeline named {name} already exists.")
+        count = self.session.scalar(select(func.count()).select_from(Pipeline)) or 0
+        if count >= MAX_PIPELINES:
+            raise LimitExceededException(f"An account can have at most {MAX_PIPELINES} pipelines.")
+        decl["version"] = 1
+        now = self.clock()
+        pipeline = Pipeline(
+            name=name,
+            version=1,
+            pipeline_type=decl["pipelineType"],
+            execution_mode=decl["executionMode"],
+            created_at=now,
+            updated_at=now,
+        )
+        pipeline.versions.append(PipelineVersion(version=1, declaration=decl, created_at=now))
+        try:
+            # A savepoint, so a concurrent create of the same name fails cleanly here.
+            with self.session.begin_nested():
+                self.session.add(pipeline)
+        except IntegrityError:
+            raise PipelineNameInUseException(f"A pipeline named {name} already exists.") from None
+        if tags:
+            self.tags.tag(self.arns.pipeline(name), tags)
+        return copy.deepcopy(decl)
+
+    def get(self, name: str, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The declaration (latest or the given version) and AWS's metadata block."""
+        pipeline = self._find(name)
+        wanted = pipeline.version if version is None else version
+        row = self.session.scalar(
+            select(PipelineVersion).where(
+                PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == wanted
+            )
+        )
+        if row is None:
+            raise PipelineVersionNotFoundException(
+                f"Pipeline {name} has no version {wanted}; its latest is {pipeline.version}."
+            )
+        metadata = {
+            "pipelineArn": self.arns.pipeline(name),
+            "created": pipeline.created_at,
+            "updated": pipeline.updated_at,
+        }
+        return copy.deepcopy(row.declaration), metadata
+
+    def update(self, declaration: dict[str, Any]) -> dict[str, Any]:
+        decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
+        pipeline = self._find(decl["name"])
+        base = pipeline.version
+        given = declaration.get("version")
+        if given is not None and given != base:
+            raise ConcurrentModificationException(
+                f"Pipeline {pipeline.name} is at version {base}, but this update was made from "
+                f"version {given}. Get the pipeline again and reapply your change."
+            )
+        now = self.clock()
+        decl["version"] = base + 1
+        bumped = self.session.execute(
+            update(Pipeline)
+            .where(Pipeline.id == pipeline.id, Pipeline.version == base)
+            .values(
+                version=base + 1,
+                updated_at=now,
+                pipeline_type=decl["pipelineType"],
+                execution_mode=decl["executionMode"],
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if bumped.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentModificationException(
+                f"Pipeline {pipeline.name} was updated by another request; retry your update."
+            )
+        self.session.add(
+            PipelineVersion(
+                pipeline_id=pipeline.id, version=base + 1, declaration=decl, created_at=now
+            )
+        )
+        self.session.flush()
+        self.session.expire(pipeline)
+        return copy.deepcopy(decl)
+
+    def delete(self, name: str) -> None:
+        """Deleting a pipeline that does not exist succeeds, as on AWS."""
+        pipeline = self.session.scalar(select(Pipeline).where(Pipeline.name == name))
+        if pipeline is None:
+            return
+        self.tags.delete_all(self.arns.pipeline(name))
+        self.session.delete(pipeline)
+        self.session.flush()
+
+    def list(
+        self, max_results: int | None = None, next_token: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        after = decode_token("pipelines", next_token)
+        limit = max_results or 100
+        query = select(Pipeline).order_by(Pipeline.name)
+        if after is not None:
+            query = query.where(Pipeline.name > str(after.get("name", "")))
+        rows = list(self.session.scalars(query.limit(limit + 1)))
+        token = None
+        if len(rows) > limit:
+            token = encode_token("pipelines", {"name": rows[limit - 1].name})
+        return [_summary(p) for p in rows[:limit]], token
+
+
+def _summary(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "name": pipeline.name,
+        "version": pipeline.version,
+        "pipelineType": pipeline.pipeline_type,
+        "executionMode": pipeline.execution_mode,
+        "created": pipeline.created_at,
+        "updated": pipeline.updated_at,
+    }

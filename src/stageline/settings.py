@@ -1,0 +1,51 @@
+"""Configuration from `STAGELINE_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "stageline"
+
+
+class Settings(BaseSettings):
+    """Every knob of a Stageline process. Secrets are SecretStr so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="STAGELINE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # None means SQLite at data_dir/stageline.db (the embedded default).
+    database_url: str | None = None
+    # None means the in-process executor; a URL means Celery on that broker.
+    broker_url: str | None = None
+    artifact_store: Literal["folder", "s3"] = "folder"
+    region: str = "us-east-1"
+    account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
+    root_access_key_id: str | None = None
+    root_secret_access_key: SecretStr | None = None
+    # Test and debug aid: check every AWS response against botocore's output shape.
+    validate_responses: bool = False
+    # Largest request body the AWS endpoint accepts (AWS answers 413 past its own limit).
+    max_request_bytes: int = 1024 * 1024
+    log_level: str = "info"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Users write postgresql://; SQLAlchemy needs the driver named for psycopg 3.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.data_dir / 'stageline.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
