@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from stageline import __version__
 from stageline.settings import Settings
 
@@ -29,7 +31,6 @@ def _banner(settings: Settings, host: str, port: int, keys: object) -> str:
         f"  REST API docs: {url}/docs",
         f"  Health       : {url}/healthz",
         f"  Database     : {_redact(settings.resolved_database_url)}",
-        f"  Executor     : {'celery on ' + _redact(settings.broker_url) if settings.broker_url else 'in-process'}",
         f"  Region       : {settings.region}, account {settings.account_id}",
         "",
     ]
@@ -82,6 +83,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from stageline.persistence import migrate
 
     settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     if args.db_command == "upgrade":
         migrate.upgrade(url, args.revision)
@@ -89,6 +91,17 @@ def cmd_db(args: argparse.Namespace) -> int:
         migrate.downgrade(url, args.revision)
     print(f"database {_redact(url)} at revision {migrate.current(url) or 'base'}")
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    # Executions (and so the Celery worker that runs them) are not in this release yet; say so
+    # rather than start a worker with nothing to do.
+    print(
+        "stageline worker: this release stores and validates pipeline definitions but does "
+        "not run executions yet, so there is no work for a worker. See docs/compatibility.md.",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where SQLite, artifacts and keys live")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run executions from the broker (not yet available)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -123,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         code = 130
+    except OperationalError as exc:
+        # An unreachable or misconfigured database: a readable message, not a traceback.
+        print(f"stageline: cannot use the database: {exc.orig or exc}", file=sys.stderr)
+        code = 1
     return code
 
 

@@ -38,7 +38,9 @@ class AccessKey:
 def _generate() -> AccessKey:
     alphabet = string.ascii_uppercase + string.digits
     key_id = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
-    secret = secrets.token_urlsafe(30)[:40]
+    # Letters and digits only: the banner's `aws configure set ... SECRET` line must work as
+    # printed, and a secret starting with '-' would be read as an option by the AWS CLI.
+    secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
     return AccessKey(key_id, secret)
 
 

@@ -48,9 +48,9 @@ def list_pipelines(rt: Runtime, call: AwsCall) -> Output:
     return {"pipelines": summaries, "nextToken": token}
 
 
-def _tagged_pipeline(rt: Runtime, service: PipelineService, arn: str) -> str:
+def _tagged_pipeline(rt: Runtime, service: PipelineService, arn: str, *, lock: bool = False) -> str:
     name = rt.arns.parse_pipeline_name(arn)
-    if name is None or not service.exists(name):
+    if name is None or not service.exists(name, lock=lock):
         raise ResourceNotFoundException(f"The resource with the ARN {arn} was not found.")
     return arn
 
@@ -58,7 +58,7 @@ def _tagged_pipeline(rt: Runtime, service: PipelineService, arn: str) -> str:
 def tag_resource(rt: Runtime, call: AwsCall) -> Output:
     with rt.db.unit_of_work() as uow:
         arn = _tagged_pipeline(
-            rt, PipelineService(uow.session, rt.arns), call.params["resourceArn"]
+            rt, PipelineService(uow.session, rt.arns), call.params["resourceArn"], lock=True
         )
         TagService(uow.session).tag(arn, call.params["tags"])
     return {}
@@ -67,7 +67,7 @@ def tag_resource(rt: Runtime, call: AwsCall) -> Output:
 def untag_resource(rt: Runtime, call: AwsCall) -> Output:
     with rt.db.unit_of_work() as uow:
         arn = _tagged_pipeline(
-            rt, PipelineService(uow.session, rt.arns), call.params["resourceArn"]
+            rt, PipelineService(uow.session, rt.arns), call.params["resourceArn"], lock=True
         )
         TagService(uow.session).untag(arn, call.params["tagKeys"])
     return {}

@@ -46,6 +46,19 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise SerializationException("The request body must be a JSON object.")
+    params: dict[str, Any] = _without_nulls(value)
+    return params
+
+
+def _without_nulls(value: Any) -> Any:
+    """AWS reads a null member as an absent one (so a required one is "Member must not be
+    null"); a null list element means nothing, so the body cannot be deserialized."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if any(item is None for item in value):
+            raise SerializationException("A list in the request body contains null.")
+        return [_without_nulls(v) for v in value]
     return value
 
 

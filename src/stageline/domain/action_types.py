@@ -25,156 +25,103 @@ types only carry console URL templates, which a self-hosted service has no use f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from stageline.domain.action_type_model import (
+    NO_ARTIFACTS,
+    ONE_ARTIFACT,
+    V2_ONLY,
+    ActionTypeId,
+    ActionTypeSpec,
+    ArtifactBounds,
+    ConfigurationProperty,
+    aws_type,
+    bounds,
+    optional,
+    required,
+    secret_key,
+)
+from stageline.domain.action_types_deploy import DEPLOYS
 
+__all__ = [
+    "BUILTIN_ACTION_TYPES",
+    "V2_ONLY",
+    "ActionTypeId",
+    "ActionTypeSpec",
+    "ArtifactBounds",
+    "ConfigurationProperty",
+    "find_builtin",
+]
 
-@dataclass(frozen=True)
-class ActionTypeId:
-    category: str
-    owner: str
-    provider: str
-    version: str
-
-
-@dataclass(frozen=True)
-class ConfigurationProperty:
-    name: str
-    required: bool
-    key: bool
-    secret: bool
-    queryable: bool = False
-    description: str = ""
-    type: str = "String"  # String | Number | Boolean
-
-
-@dataclass(frozen=True)
-class ArtifactBounds:
-    minimum: int
-    maximum: int
-
-
-@dataclass(frozen=True)
-class ActionTypeSpec:
-    id: ActionTypeId
-    configuration_properties: tuple[ConfigurationProperty, ...]
-    input_artifacts: ArtifactBounds
-    output_artifacts: ArtifactBounds
-    description: str = ""
-    # entityUrlTemplate, executionUrlTemplate, revisionUrlTemplate, thirdPartyConfigurationUrl
-    settings: Mapping[str, str] | None = None
-    pipeline_types: frozenset[str] = frozenset({"V1", "V2"})
-
-
-V2_ONLY = frozenset({"V2"})
-
-
-def _req(*names: str) -> tuple[ConfigurationProperty, ...]:
-    # Built-in types do not publish their "key" flag; required keys identify the action.
-    return tuple(ConfigurationProperty(n, required=True, key=True, secret=False) for n in names)
-
-
-def _opt(*names: str) -> tuple[ConfigurationProperty, ...]:
-    return tuple(ConfigurationProperty(n, required=False, key=False, secret=False) for n in names)
-
-
-def _secret(name: str) -> tuple[ConfigurationProperty, ...]:
-    return (ConfigurationProperty(name, required=True, key=False, secret=True),)
-
-
-def _bounds(minimum: int, maximum: int | None = None) -> ArtifactBounds:
-    return ArtifactBounds(minimum, minimum if maximum is None else maximum)
-
-
-def _aws(
-    category: str,
-    provider: str,
-    props: tuple[ConfigurationProperty, ...],
-    inputs: ArtifactBounds,
-    outputs: ArtifactBounds,
-    description: str,
-    pipeline_types: frozenset[str] = frozenset({"V1", "V2"}),
-) -> ActionTypeSpec:
-    return ActionTypeSpec(
-        id=ActionTypeId(category, "AWS", provider, "1"),
-        configuration_properties=props,
-        input_artifacts=inputs,
-        output_artifacts=outputs,
-        description=description,
-        pipeline_types=pipeline_types,
-    )
-
-
-_NONE = _bounds(0)
-_ONE = _bounds(1)
 
 _SOURCES = (
-    _aws(
+    aws_type(
         "Source",
         "S3",
-        _req("S3Bucket", "S3ObjectKey")
-        + _opt("PollForSourceChanges", "AllowOverrideForS3ObjectKey"),
-        _NONE,
-        _ONE,
+        required("S3Bucket", "S3ObjectKey")
+        + optional("PollForSourceChanges", "AllowOverrideForS3ObjectKey"),
+        NO_ARTIFACTS,
+        ONE_ARTIFACT,
         "Starts on a new version of an object in an S3 bucket.",
     ),
-    _aws(
+    aws_type(
         "Source",
         "CodeCommit",
-        _req("RepositoryName", "BranchName") + _opt("PollForSourceChanges", "OutputArtifactFormat"),
-        _NONE,
-        _ONE,
+        required("RepositoryName", "BranchName")
+        + optional("PollForSourceChanges", "OutputArtifactFormat"),
+        NO_ARTIFACTS,
+        ONE_ARTIFACT,
         "Starts on a commit to a CodeCommit branch.",
     ),
-    _aws(
+    aws_type(
         "Source",
         "ECR",
-        _req("RepositoryName") + _opt("ImageTag"),
-        _NONE,
-        _ONE,
+        required("RepositoryName") + optional("ImageTag"),
+        NO_ARTIFACTS,
+        ONE_ARTIFACT,
         "Starts on an image push to an ECR repository.",
     ),
-    _aws(
+    aws_type(
         "Source",
         "CodeStarSourceConnection",
-        _req("ConnectionArn", "FullRepositoryId", "BranchName")
-        + _opt("OutputArtifactFormat", "DetectChanges"),
-        _NONE,
-        _ONE,
+        required("ConnectionArn", "FullRepositoryId", "BranchName")
+        + optional("OutputArtifactFormat", "DetectChanges"),
+        NO_ARTIFACTS,
+        ONE_ARTIFACT,
         "Starts on a commit to a Bitbucket, GitHub or GitLab repository through a connection.",
     ),
     ActionTypeSpec(
         id=ActionTypeId("Source", "ThirdParty", "GitHub", "1"),
-        configuration_properties=_req("Owner", "Repo", "Branch")
-        + _secret("OAuthToken")
-        + _opt("PollForSourceChanges"),
-        input_artifacts=_NONE,
-        output_artifacts=_ONE,
+        configuration_properties=required("Owner", "Repo", "Branch")
+        + secret_key("OAuthToken")
+        + optional("PollForSourceChanges"),
+        input_artifacts=NO_ARTIFACTS,
+        output_artifacts=ONE_ARTIFACT,
         description="GitHub version 1 source (OAuth app).",
     ),
 )
 
-_CODEBUILD = _req("ProjectName") + _opt(
+_CODEBUILD = required("ProjectName") + optional(
     "PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"
 )
 
 _BUILDS_AND_TESTS = (
-    _aws("Build", "CodeBuild", _CODEBUILD, _bounds(1, 5), _bounds(0, 5), "Runs a CodeBuild build."),
-    _aws("Test", "CodeBuild", _CODEBUILD, _bounds(1, 5), _bounds(0, 5), "Runs a CodeBuild test."),
-    _aws(
+    aws_type(
+        "Build", "CodeBuild", _CODEBUILD, bounds(1, 5), bounds(0, 5), "Runs a CodeBuild build."
+    ),
+    aws_type("Test", "CodeBuild", _CODEBUILD, bounds(1, 5), bounds(0, 5), "Runs a CodeBuild test."),
+    aws_type(
         "Build",
         "ECRBuildAndPublish",
-        _req("ECRRepositoryName") + _opt("DockerFilePath", "ImageTags", "RegistryType"),
-        _ONE,
-        _NONE,
+        required("ECRRepositoryName") + optional("DockerFilePath", "ImageTags", "RegistryType"),
+        ONE_ARTIFACT,
+        NO_ARTIFACTS,
         "Builds a Docker image and pushes it to ECR.",
         V2_ONLY,
     ),
-    _aws(
+    aws_type(
         "Test",
         "DeviceFarm",
-        _req("AppType", "ProjectId", "App", "AppiumVersion", "DevicePoolArn", "TestType")
-        + _opt(
+        required("AppType", "ProjectId", "App", "AppiumVersion", "DevicePoolArn", "TestType")
+        + optional(
             "RadioBluetoothEnabled",
             "RecordAppPerformanceData",
             "RecordVideo",
@@ -192,189 +139,42 @@ _BUILDS_AND_TESTS = (
             "Latitude",
             "Longitude",
         ),
-        _ONE,
-        _NONE,
+        ONE_ARTIFACT,
+        NO_ARTIFACTS,
         "Runs tests in AWS Device Farm.",
     ),
 )
 
-_STACK_SET_COMMON = ("FailureTolerancePercentage", "MaxConcurrentPercentage")
-_ECS_IMAGES = tuple(
-    f"Image{n}{kind}" for n in range(1, 5) for kind in ("ArtifactName", "ContainerName")
-)
-
-_DEPLOYS = (
-    _aws(
-        "Deploy",
-        "S3",
-        _req("BucketName", "Extract")
-        + _opt("ObjectKey", "KMSEncryptionKeyARN", "CannedACL", "CacheControl"),
-        _ONE,
-        _NONE,
-        "Copies the input artifact to an S3 bucket.",
-    ),
-    _aws(
-        "Deploy",
-        "CloudFormation",
-        _req("ActionMode", "StackName")
-        + _opt(
-            "Capabilities",
-            "ChangeSetName",
-            "RoleArn",
-            "TemplatePath",
-            "OutputFileName",
-            "ParameterOverrides",
-            "TemplateConfiguration",
-        ),
-        _bounds(0, 10),
-        _bounds(0, 1),
-        "Creates, updates or deletes a CloudFormation stack or change set.",
-    ),
-    _aws(
-        "Deploy",
-        "CloudFormationStackSet",
-        _req("StackSetName", "TemplatePath")
-        + _opt(
-            "Description",
-            "Parameters",
-            "Capabilities",
-            "PermissionModel",
-            "AdministrationRoleArn",
-            "ExecutionRoleName",
-            "OrganizationsAutoDeployment",
-            "DeploymentTargets",
-            "Regions",
-            *_STACK_SET_COMMON,
-        ),
-        _bounds(1, 3),
-        _NONE,
-        "Creates or updates a CloudFormation stack set.",
-    ),
-    _aws(
-        "Deploy",
-        "CloudFormationStackInstances",
-        _req("StackSetName", "Regions")
-        + _opt("DeploymentTargets", "ParameterOverrides", *_STACK_SET_COMMON),
-        _bounds(0, 2),
-        _NONE,
-        "Creates stack instances of a CloudFormation stack set.",
-    ),
-    _aws(
-        "Deploy",
-        "CodeDeploy",
-        _req("ApplicationName", "DeploymentGroupName"),
-        _ONE,
-        _NONE,
-        "Runs a CodeDeploy deployment.",
-    ),
-    _aws(
-        "Deploy",
-        "ECS",
-        _req("ClusterName", "ServiceName") + _opt("FileName", "DeploymentTimeout"),
-        _ONE,
-        _NONE,
-        "Rolling update of an ECS service.",
-    ),
-    _aws(
-        "Deploy",
-        "CodeDeployToECS",
-        _req(
-            "ApplicationName",
-            "DeploymentGroupName",
-            "TaskDefinitionTemplateArtifact",
-            "AppSpecTemplateArtifact",
-        )
-        + _opt("AppSpecTemplatePath", "TaskDefinitionTemplatePath", *_ECS_IMAGES),
-        _bounds(1, 5),
-        _NONE,
-        "Blue/green ECS deployment through CodeDeploy.",
-    ),
-    _aws(
-        "Deploy",
-        "ElasticBeanstalk",
-        _req("ApplicationName", "EnvironmentName"),
-        _ONE,
-        _NONE,
-        "Deploys an application version to an Elastic Beanstalk environment.",
-    ),
-    _aws(
-        "Deploy",
-        "AppConfig",
-        _req("Application", "Environment", "ConfigurationProfile", "InputArtifactConfigurationPath")
-        + _opt("DeploymentStrategy"),
-        _ONE,
-        _NONE,
-        "Deploys a configuration with AWS AppConfig.",
-    ),
-    _aws(
-        "Deploy",
-        "EC2",
-        _req("InstanceTagKey", "InstanceType")
-        + _opt(
-            "InstanceTagValue",
-            "TargetDirectory",
-            "DeploySpec",
-            "MaxBatch",
-            "MaxError",
-            "TargetGroupNameList",
-            "PreScript",
-            "PostScript",
-        ),
-        _ONE,
-        _NONE,
-        "Deploys to EC2 instances or SSM managed nodes.",
-        V2_ONLY,
-    ),
-    _aws(
-        "Deploy",
-        "EKS",
-        _req("ClusterName")
-        + _opt(
-            "HelmReleaseName",
-            "HelmChartLocation",
-            "HelmValuesFiles",
-            "ManifestFiles",
-            "Namespace",
-            "SubnetIds",
-            "SecurityGroupIds",
-        ),
-        _ONE,
-        _NONE,
-        "Deploys Helm charts or Kubernetes manifests to an EKS cluster.",
-        V2_ONLY,
-    ),
-)
-
 _OTHERS = (
-    _aws(
+    aws_type(
         "Approval",
         "Manual",
-        _opt("NotificationArn", "ExternalEntityLink", "CustomData"),
-        _NONE,
-        _NONE,
+        optional("NotificationArn", "ExternalEntityLink", "CustomData"),
+        NO_ARTIFACTS,
+        NO_ARTIFACTS,
         "Waits for a person to approve or reject.",
     ),
-    _aws(
+    aws_type(
         "Invoke",
         "Lambda",
-        _req("FunctionName") + _opt("UserParameters"),
-        _bounds(0, 5),
-        _bounds(0, 5),
+        required("FunctionName") + optional("UserParameters"),
+        bounds(0, 5),
+        bounds(0, 5),
         "Invokes a Lambda function.",
     ),
-    _aws(
+    aws_type(
         "Invoke",
         "StepFunctions",
-        _req("StateMachineArn") + _opt("ExecutionNamePrefix", "InputType", "Input"),
-        _bounds(0, 1),
-        _bounds(0, 1),
+        required("StateMachineArn") + optional("ExecutionNamePrefix", "InputType", "Input"),
+        bounds(0, 1),
+        bounds(0, 1),
         "Starts a Step Functions state machine execution.",
     ),
-    _aws(
+    aws_type(
         "Invoke",
         "InspectorScan",
-        _req("InspectorRunMode")
-        + _opt(
+        required("InspectorRunMode")
+        + optional(
             "ECRRepositoryName",
             "ImageTag",
             "CriticalThreshold",
@@ -382,33 +182,33 @@ _OTHERS = (
             "MediumThreshold",
             "LowThreshold",
         ),
-        _bounds(0, 1),  # the source artifact is not needed for an ECR image scan
-        _ONE,  # the SBOM report
+        bounds(0, 1),  # the source artifact is not needed for an ECR image scan
+        ONE_ARTIFACT,  # the SBOM report
         "Scans source code or an ECR image with Amazon Inspector.",
     ),
-    _aws(
+    aws_type(
         "Invoke",
         "CodePipeline",
-        _req("PipelineName") + _opt("SourceRevisions", "Variables"),
-        _NONE,
-        _NONE,
+        required("PipelineName") + optional("SourceRevisions", "Variables"),
+        NO_ARTIFACTS,
+        NO_ARTIFACTS,
         "Starts another pipeline.",
         V2_ONLY,
     ),
     # Commands' shell lines travel in ActionDeclaration.commands, not in configuration.
     # Artifact bounds as published by aws-cdk's CommandsAction (1-10 in, 0-1 out).
-    _aws(
+    aws_type(
         "Compute",
         "Commands",
-        _opt("ComputeType"),
-        _bounds(1, 10),
-        _bounds(0, 1),
+        optional("ComputeType"),
+        bounds(1, 10),
+        bounds(0, 1),
         "Runs shell commands on CodePipeline-managed CodeBuild compute.",
         V2_ONLY,
     ),
 )
 
-BUILTIN_ACTION_TYPES: tuple[ActionTypeSpec, ...] = _SOURCES + _BUILDS_AND_TESTS + _DEPLOYS + _OTHERS
+BUILTIN_ACTION_TYPES: tuple[ActionTypeSpec, ...] = _SOURCES + _BUILDS_AND_TESTS + DEPLOYS + _OTHERS
 
 _BY_ID: dict[ActionTypeId, ActionTypeSpec] = {spec.id: spec for spec in BUILTIN_ACTION_TYPES}
 

@@ -60,8 +60,11 @@ class PipelineService:
             raise PipelineNotFoundException(f"Pipeline {name} not found.")
         return pipeline
 
-    def exists(self, name: str) -> bool:
-        return self.session.scalar(select(Pipeline.id).where(Pipeline.name == name)) is not None
+    def exists(self, name: str, *, lock: bool = False) -> bool:
+        """lock: hold the pipeline's row until commit (Postgres; SQLite's write transactions
+        are serial anyway), so tagging cannot interleave with a delete or another tagging."""
+        query = select(Pipeline.id).where(Pipeline.name == name)
+        return self.session.scalar(query.with_for_update() if lock else query) is not None
 
     def create(
         self, declaration: dict[str, Any], tags: Sequence[dict[str, Any]] = ()
@@ -153,7 +156,9 @@ class PipelineService:
 
     def delete(self, name: str) -> None:
         """Deleting a pipeline that does not exist succeeds, as on AWS."""
-        pipeline = self.session.scalar(select(Pipeline).where(Pipeline.name == name))
+        # Locked before its tags go, so a concurrent TagResource cannot leave orphans behind.
+        query = select(Pipeline).where(Pipeline.name == name).with_for_update()
+        pipeline = self.session.scalar(query)
         if pipeline is None:
             return
         self.tags.delete_all(self.arns.pipeline(name))
