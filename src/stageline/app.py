@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,6 +13,8 @@ from stageline import __version__
 from stageline.aws import codepipeline
 from stageline.aws.router import build_router
 from stageline.domain.errors import ServiceError
+from stageline.rest import executions as rest_executions
+from stageline.rest import logs as rest_logs
 from stageline.rest import pipelines as rest_pipelines
 from stageline.rest.errors import service_error_handler
 from stageline.runtime import Runtime
@@ -27,7 +32,17 @@ async def _request_validation_handler(request: Request, exc: Exception) -> JSONR
 
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
     runtime = runtime or Runtime.from_settings(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start_background()
+        try:
+            yield
+        finally:
+            runtime.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Stageline",
         version=__version__,
         description="Self-hosted continuous delivery that speaks AWS CodePipeline's API. "
@@ -51,6 +66,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             },
         )
 
-    app.include_router(rest_pipelines.router)
+    # The AWS endpoint first: it takes most calls, so it should not wait on REST matching.
     app.include_router(build_router(runtime, [codepipeline.SERVICE]))
+    app.include_router(rest_pipelines.router)
+    app.include_router(rest_executions.router)
+    app.include_router(rest_logs.router)
     return app

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from stageline import __version__
+from stageline import __version__, cli_logs
 from stageline.settings import Settings
 
 
@@ -31,6 +32,7 @@ def _banner(settings: Settings, host: str, port: int, keys: object) -> str:
         f"  REST API docs: {url}/docs",
         f"  Health       : {url}/healthz",
         f"  Database     : {_redact(settings.resolved_database_url)}",
+        f"  Executor     : {_executor(settings)}",
         f"  Region       : {settings.region}, account {settings.account_id}",
         "",
     ]
@@ -45,6 +47,12 @@ def _banner(settings: Settings, host: str, port: int, keys: object) -> str:
         where = keys.credentials_path or "STAGELINE_ROOT_* environment variables"
         lines.append(f"Root access key id {keys.root.access_key_id} (secret in {where}).")
     return "\n".join(lines)
+
+
+def _executor(settings: Settings) -> str:
+    if settings.broker_url:
+        return f"Celery workers on {_redact(settings.broker_url)} (run `stageline worker`)"
+    return f"in-process, {settings.workers} threads"
 
 
 def _redact(url: str | None) -> str:
@@ -67,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, role="serve")
     print(_banner(settings, args.host, args.port, runtime.keys), flush=True)
     uvicorn.run(
         create_app(runtime),
@@ -94,14 +102,49 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    # Executions (and so the Celery worker that runs them) are not in this release yet; say so
-    # rather than start a worker with nothing to do.
+    from stageline.dispatch.celery_app import QUEUE, register_tasks
+    from stageline.persistence import migrate
+    from stageline.runtime import Runtime
+
+    settings = _settings(args)
+    if not settings.broker_url:
+        print(
+            "stageline worker: set STAGELINE_BROKER_URL (e.g. redis://127.0.0.1:6379/0) so "
+            "workers and the API share a queue. Without a broker, `stageline serve` runs "
+            "executions itself.",
+            file=sys.stderr,
+        )
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url)
+    runtime = Runtime.from_settings(settings, role="worker")
+    register_tasks(runtime.celery, runtime.runner.run)
+    runtime.start_background()
+    concurrency = args.concurrency or settings.workers
     print(
-        "stageline worker: this release stores and validates pipeline definitions but does "
-        "not run executions yet, so there is no work for a worker. See docs/compatibility.md.",
-        file=sys.stderr,
+        f"Stageline {__version__} worker: {concurrency} threads on "
+        f"{_redact(settings.broker_url)}, database {_redact(settings.resolved_database_url)}",
+        flush=True,
     )
-    return 2
+    try:
+        runtime.celery.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency}",
+                "-Q",
+                QUEUE,
+                f"--loglevel={settings.log_level.upper()}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"stageline-{os.getpid()}@%h",
+            ]
+        )
+    finally:
+        runtime.close()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run executions from the broker (not yet available)")
+    worker = sub.add_parser("worker", help="run action attempts from the Celery broker")
+    worker.add_argument("--concurrency", type=int, help="threads (default STAGELINE_WORKERS)")
+    worker.add_argument("--data-dir", help="workspaces (and the SQLite default) live here")
     worker.set_defaults(func=cmd_worker)
+
+    cli_logs.add_parser(sub, lambda args: cli_logs.cmd_logs(args, _settings(args)))
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -1,13 +1,25 @@
-"""The composition root's product: the concrete parts one process runs with."""
+"""The composition root: the concrete parts one process runs with.
+
+- `serve` without a broker: the in-process executor (thread pool + reconciler thread).
+- `serve` with a broker: dispatches to Celery; runs no actions itself.
+- `worker`: runs actions from Celery, dispatches follow-up work to Celery, reconciles.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from stageline.domain.arns import Arns
 from stageline.identity import KeyStore
 from stageline.persistence.db import Database
+from stageline.services.orchestrator import ExecutionSettings
+from stageline.services.ports import Dispatcher, NullDispatcher
 from stageline.settings import Settings
+
+Role = Literal["serve", "worker", "tool"]
 
 
 @dataclass
@@ -16,15 +28,77 @@ class Runtime:
     db: Database
     keys: KeyStore
     arns: Arns
+    dispatcher: Dispatcher = field(default_factory=NullDispatcher)
+    executions: ExecutionSettings = field(default_factory=ExecutionSettings)
+    celery: Any = None
+    runner: Any = None  # services.runner.ActionRunner where this process runs actions
+    _background: list[Any] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(
+    def from_settings(cls, settings: Settings, role: Role = "serve") -> Runtime:
+        runtime = cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             keys=KeyStore(settings),
             arns=Arns(settings.region, settings.account_id),
+            executions=ExecutionSettings(
+                lease_seconds=settings.lease_seconds,
+                action_timeout_minutes=settings.action_timeout_minutes,
+                approval_timeout_minutes=settings.approval_timeout_minutes,
+            ),
+        )
+        if role != "tool":
+            runtime._wire_executor(role)
+        return runtime
+
+    def _wire_executor(self, role: Role) -> None:
+        if self.settings.broker_url:
+            from stageline.dispatch.celery_app import CeleryDispatcher, make_celery
+
+            self.celery = make_celery(self.settings.broker_url)
+            self.dispatcher = CeleryDispatcher(self.celery)
+            if role == "worker":
+                self.runner = self._make_runner()
+        else:
+            from stageline.dispatch.local import LocalDispatcher
+
+            local = LocalDispatcher(self.settings.workers)
+            self.dispatcher = local
+            self.runner = self._make_runner()
+            local.bind(self.runner.run)
+            self._background.append(local)
+
+    def _make_runner(self) -> Any:
+        from stageline.actions.registry import provider_for
+        from stageline.artifacts.factory import object_store
+        from stageline.services.runner import ActionRunner
+
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        return ActionRunner(
+            self.db,
+            self.dispatcher,
+            object_store(self.settings),
+            provider_for,
+            self.executions,
+            self.settings.workspaces_dir,
+            worker_id,
         )
 
+    def start_background(self) -> None:
+        """Start the reconciler where this process runs actions."""
+        if self.runner is None:
+            return
+        from stageline.services.reconciler import Reconciler, ReconcilerThread
+
+        thread = ReconcilerThread(
+            Reconciler(self.db, self.dispatcher, self.executions),
+            self.settings.reconcile_interval,
+        )
+        thread.start()
+        self._background.append(thread)
+
     def close(self) -> None:
+        for part in reversed(self._background):
+            part.stop() if hasattr(part, "stop") else part.close()
+        self._background.clear()
         self.db.dispose()

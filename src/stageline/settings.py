@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     # Largest request body the AWS endpoint accepts (AWS answers 413 past its own limit).
     max_request_bytes: int = 1024 * 1024
     log_level: str = "info"
+    # Executions: a worker's lease on an action attempt, renewed by heartbeats; an expired
+    # lease (dead worker) or an unclaimed dispatch is re-dispatched within lease + 1 s.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    action_timeout_minutes: int = Field(default=60, ge=1)
+    approval_timeout_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    # Threads of the in-process executor (embedded mode) and of each `stageline worker`.
+    workers: int = Field(default=4, ge=1)
+    reconcile_interval: float = Field(default=1.0, gt=0)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -49,3 +57,7 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"

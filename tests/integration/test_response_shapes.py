@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
+from tests.executions.declarations import approval, commands, s3_source, stage, unique
+from tests.executions.declarations import pipeline as execution_pipeline
+from tests.executions.stack import zip_bytes
 from tests.integration.test_protocol_errors import signed_post
 from tests.support.pipelines import codebuild, two_stage
 from tests.support.servers import Server
@@ -182,7 +186,7 @@ def rich_pipeline() -> dict[str, Any]:
         codebuild("Compile", outputs=("Binary",)),
         {**codebuild("Test", inputs=("Binary",), run_order=2), "region": "us-east-1"},
     ]
-    build["onFailure"] = {"result": "ROLLBACK"}
+    build["onFailure"] = {"result": "FAIL"}
     return declaration
 
 
@@ -266,6 +270,200 @@ def gets_action_types(server: Server) -> list[dict[str, Any]]:
     return [call(server, "GetActionType", t["id"]) for t in listed]
 
 
+# --- executions: real runs on the server's in-process executor and folder store ----------------
+
+
+def put_source(server: Server, bucket: str, key: str = "app.zip") -> None:
+    """An S3 source object in the embedded object store (a bucket is a folder)."""
+    path = server.data_dir / "artifacts" / bucket / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(zip_bytes({"a.txt": "a\n"}))
+
+
+def run_pipeline(
+    server: Server, build: Sequence[str] = ("export OUT=done",), *, gate: bool = False
+) -> tuple[str, str]:
+    """Create a V2 pipeline (source, optional approval, Commands build); its first run's id."""
+    name, bucket = unique("shape-run"), unique("src")
+    put_source(server, bucket)
+    stages = [stage("Source", s3_source(bucket, namespace="SourceVariables"))]
+    if gate:
+        stages.append(stage("Gate", approval(summary="Check v1", link="https://example.com/v1")))
+    build_action = commands(
+        "Build", [*build, "echo x > out.txt"], output="BuildOutput", files=["*.txt"]
+    )
+    build_action["outputVariables"] = ["OUT"]
+    declaration = execution_pipeline(
+        name,
+        *stages,
+        stage("Build", build_action),
+        variables=[{"name": "Env", "defaultValue": "dev"}],
+    )
+    call(server, "CreatePipeline", {"pipeline": declaration})
+    listed = call(server, "ListPipelineExecutions", {"pipelineName": name})
+    return name, listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+
+
+def until(server: Server, name: str, execution_id: str, status: str) -> dict[str, Any]:
+    params = {"pipelineName": name, "pipelineExecutionId": execution_id}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = call(server, "GetPipelineExecution", params)
+        if body["pipelineExecution"]["status"] == status:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{execution_id} of {name} did not reach {status}: {body}")
+
+
+def approval_token(server: Server, name: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        gate = call(server, "GetPipelineState", {"name": name})["stageStates"][1]
+        latest = gate["actionStates"][0].get("latestExecution") or {}
+        if latest.get("status") == "InProgress" and latest.get("token"):
+            return str(latest["token"])
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never waited for an approval")
+
+
+def approve(server: Server, name: str, token: str, status: str = "Approved") -> dict[str, Any]:
+    return call(
+        server,
+        "PutApprovalResult",
+        {
+            "pipelineName": name,
+            "stageName": "Gate",
+            "actionName": "Approve",
+            "result": {"status": status, "summary": f"{status} by the shape test"},
+            "token": token,
+        },
+    )
+
+
+def starts(server: Server) -> list[dict[str, Any]]:
+    name, first = run_pipeline(server)
+    until(server, name, first, "Succeeded")
+    params = {
+        "name": name,
+        "variables": [{"name": "Env", "value": "prod"}],
+        "clientRequestToken": "shape-token-1",
+    }
+    return [call(server, "StartPipelineExecution", params) for _ in range(2)]
+
+
+def gets_executions(server: Server) -> list[dict[str, Any]]:
+    name, succeeded = run_pipeline(server)
+    failing, failed = run_pipeline(server, ("exit 4",))
+    return [until(server, name, succeeded, "Succeeded"), until(server, failing, failed, "Failed")]
+
+
+def lists_executions(server: Server) -> list[dict[str, Any]]:
+    name, first = run_pipeline(server, gate=True)
+    approval_token(server, name)
+    stop = {"pipelineName": name, "pipelineExecutionId": first, "abandon": True, "reason": "no"}
+    call(server, "StopPipelineExecution", stop)
+    second = call(server, "StartPipelineExecution", {"name": name})["pipelineExecutionId"]
+    approve(server, name, approval_token(server, name))
+    until(server, name, second, "Succeeded")
+    page = call(server, "ListPipelineExecutions", {"pipelineName": name, "maxResults": 1})
+    assert "nextToken" in page
+    rest = {"pipelineName": name, "nextToken": page["nextToken"]}
+    stage_filter = {"succeededInStage": {"stageName": "Build"}}
+    return [
+        page,
+        call(server, "ListPipelineExecutions", rest),
+        call(server, "ListPipelineExecutions", {"pipelineName": name, "filter": stage_filter}),
+    ]
+
+
+def states(server: Server) -> list[dict[str, Any]]:
+    name, first = run_pipeline(server, gate=True)
+    token = approval_token(server, name)
+    waiting = call(server, "GetPipelineState", {"name": name})
+    transition = {"pipelineName": name, "stageName": "Build", "transitionType": "Inbound"}
+    call(server, "DisableStageTransition", {**transition, "reason": "freeze"})
+    approve(server, name, token)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        held = call(server, "GetPipelineState", {"name": name})
+        if held["stageStates"][2].get("inboundExecutions"):
+            break
+        time.sleep(0.1)
+    call(server, "EnableStageTransition", transition)
+    until(server, name, first, "Succeeded")
+    failing, failed = run_pipeline(server, ("exit 4",))
+    until(server, failing, failed, "Failed")
+    return [
+        waiting,
+        held,
+        call(server, "GetPipelineState", {"name": name}),
+        call(server, "GetPipelineState", {"name": failing}),
+    ]
+
+
+def lists_action_executions(server: Server) -> list[dict[str, Any]]:
+    name, succeeded = run_pipeline(server)
+    failing, failed = run_pipeline(server, ("exit 4",))
+    until(server, name, succeeded, "Succeeded")
+    until(server, failing, failed, "Failed")
+    page = call(server, "ListActionExecutions", {"pipelineName": name, "maxResults": 1})
+    assert "nextToken" in page
+    by_id = {"pipelineName": name, "filter": {"pipelineExecutionId": succeeded}}
+    return [
+        page,
+        call(
+            server, "ListActionExecutions", {"pipelineName": name, "nextToken": page["nextToken"]}
+        ),
+        call(server, "ListActionExecutions", by_id),
+        call(server, "ListActionExecutions", {"pipelineName": failing}),
+    ]
+
+
+def stops(server: Server) -> list[dict[str, Any]]:
+    name, first = run_pipeline(server, gate=True)
+    approval_token(server, name)
+    params = {"pipelineName": name, "pipelineExecutionId": first}
+    waited = call(server, "StopPipelineExecution", {**params, "abandon": False, "reason": "wait"})
+    abandoned = call(server, "StopPipelineExecution", {**params, "abandon": True})
+    until(server, name, first, "Stopped")
+    return [waited, abandoned]
+
+
+def retries(server: Server) -> list[dict[str, Any]]:
+    marker = server.data_dir / f"{unique('marker')}.ok"
+    name, first = run_pipeline(server, (f"test -f {marker}", "export OUT=done"))
+    until(server, name, first, "Failed")
+    marker.touch()
+    params = {"pipelineName": name, "stageName": "Build", "pipelineExecutionId": first}
+    body = call(server, "RetryStageExecution", {**params, "retryMode": "FAILED_ACTIONS"})
+    until(server, name, first, "Succeeded")
+    return [body]
+
+
+def transitions(operation: str) -> Callable[[Server], list[dict[str, Any]]]:
+    def scenario(server: Server) -> list[dict[str, Any]]:
+        name, _ = run_pipeline(server)
+        params = {"pipelineName": name, "stageName": "Build", "transitionType": "Inbound"}
+        if operation == "DisableStageTransition":
+            params["reason"] = "freeze"
+        outbound = {**params, "transitionType": "Outbound"}
+        return [call(server, operation, params), call(server, operation, outbound)]
+
+    return scenario
+
+
+def approvals(server: Server) -> list[dict[str, Any]]:
+    approved, first = run_pipeline(server, gate=True)
+    rejected, other = run_pipeline(server, gate=True)
+    bodies = [
+        approve(server, approved, approval_token(server, approved)),
+        approve(server, rejected, approval_token(server, rejected), "Rejected"),
+    ]
+    until(server, approved, first, "Succeeded")
+    until(server, rejected, other, "Failed")
+    return bodies
+
+
 SCENARIOS: dict[str, Callable[[Server], list[dict[str, Any]]]] = {
     "CreatePipeline": creates,
     "GetPipeline": gets,
@@ -277,6 +475,16 @@ SCENARIOS: dict[str, Callable[[Server], list[dict[str, Any]]]] = {
     "ListTagsForResource": lists_tags,
     "ListActionTypes": lists_action_types,
     "GetActionType": gets_action_types,
+    "StartPipelineExecution": starts,
+    "GetPipelineExecution": gets_executions,
+    "ListPipelineExecutions": lists_executions,
+    "GetPipelineState": states,
+    "ListActionExecutions": lists_action_executions,
+    "StopPipelineExecution": stops,
+    "RetryStageExecution": retries,
+    "EnableStageTransition": transitions("EnableStageTransition"),
+    "DisableStageTransition": transitions("DisableStageTransition"),
+    "PutApprovalResult": approvals,
 }
 
 
@@ -301,6 +509,6 @@ def test_a_rich_pipeline_round_trips_unchanged(server: Server) -> None:
 
     assert got["artifactStore"] == declaration["artifactStore"]
     assert got["stages"][0]["actions"][0]["namespace"] == "SourceVariables"
-    assert got["stages"][1]["onFailure"] == {"result": "ROLLBACK"}
+    assert got["stages"][1]["onFailure"] == {"result": "FAIL"}
     assert got["stages"][1]["actions"][1]["region"] == "us-east-1"
     assert got["variables"] == declaration["variables"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stageline.aws.codepipeline_runs import HANDLERS as RUN_HANDLERS
 from stageline.aws.router import AwsCall, AwsService, Handler
 from stageline.domain.errors import ResourceNotFoundException
 from stageline.runtime import Runtime
 from stageline.services.action_types import ActionTypeService
+from stageline.services.creation import create_and_start
 from stageline.services.pipelines import PipelineService
 from stageline.services.tags import TagService
 
@@ -17,7 +19,15 @@ Output = dict[str, Any] | None
 def create_pipeline(rt: Runtime, call: AwsCall) -> Output:
     tags = call.params.get("tags") or []
     with rt.db.unit_of_work() as uow:
-        pipeline = PipelineService(uow.session, rt.arns).create(call.params["pipeline"], tags)
+        pipeline = create_and_start(
+            uow,
+            rt.arns,
+            rt.dispatcher,
+            rt.executions,
+            call.params["pipeline"],
+            tags,
+            call.principal,
+        )
     return {"pipeline": pipeline, "tags": tags or None}
 
 
@@ -98,6 +108,7 @@ def get_action_type(rt: Runtime, call: AwsCall) -> Output:
 
 
 HANDLERS: dict[str, Handler] = {
+    **RUN_HANDLERS,
     "CreatePipeline": create_pipeline,
     "GetPipeline": get_pipeline,
     "UpdatePipeline": update_pipeline,

@@ -66,13 +66,22 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping (a round trip per checkout); recycle instead, and a dropped
+            # connection fails one request, not every one.
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         write_engine = self.engine.execution_options(stageline_write=True)
+        # Postgres reads run in autocommit: no BEGIN/COMMIT round trips for a lookup. (Each
+        # statement sees the latest commit; views tolerate that, as AWS's do.)
+        read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write_sessions = sessionmaker(bind=write_engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(bind=read_engine, expire_on_commit=False)
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:

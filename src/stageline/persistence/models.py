@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from stageline.persistence.types import UTCDateTime
@@ -65,3 +65,133 @@ class Tag(Base):
     resource_arn: Mapped[str] = mapped_column(String(1011), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class PipelineExecution(Base):
+    """One run of a pipeline, pinned to the version it started on."""
+
+    __tablename__ = "pipeline_executions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "client_request_token"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(36), unique=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    pipeline_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_summary: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    execution_mode: Mapped[str] = mapped_column(String(16))
+    trigger_type: Mapped[str] = mapped_column(String(32))
+    trigger_detail: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    client_request_token: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    variables: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    source_overrides: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Position: the stage it is in, or (waiting) the stage whose inbound boundary it waits at.
+    stage_index: Mapped[int] = mapped_column(Integer, default=0)
+    waiting: Mapped[bool] = mapped_column(default=True)
+    stop_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StageExecution(Base):
+    __tablename__ = "stage_executions"
+    __table_args__ = (UniqueConstraint("execution_pk", "stage_name"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_pk: Mapped[int] = mapped_column(
+        ForeignKey("pipeline_executions.pk", ondelete="CASCADE"), index=True
+    )
+    pipeline_id: Mapped[int] = mapped_column(Integer, index=True)
+    stage_name: Mapped[str] = mapped_column(String(100))
+    stage_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # Action results from attempts before this one count (FAILED_ACTIONS retry) or not.
+    counted_from_attempt: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionExecution(Base):
+    """One attempt of one action. Workers claim it through a lease with a fencing token."""
+
+    __tablename__ = "action_executions"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_execution_id: Mapped[str] = mapped_column(String(36), unique=True)
+    execution_pk: Mapped[int] = mapped_column(
+        ForeignKey("pipeline_executions.pk", ondelete="CASCADE"), index=True
+    )
+    pipeline_id: Mapped[int] = mapped_column(Integer, index=True)
+    stage_name: Mapped[str] = mapped_column(String(100))
+    action_name: Mapped[str] = mapped_column(String(100))
+    stage_attempt: Mapped[int] = mapped_column(Integer)
+    run_order: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    summary: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    timeout_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approval_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    continuation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output_artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    output_variables: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    revision: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    external_execution_id: Mapped[str | None] = mapped_column(String(1500), nullable=True)
+    external_execution_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(String(5000), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StageTransition(Base):
+    """A disabled (or re-enabled) transition into or out of a stage, with who and why."""
+
+    __tablename__ = "stage_transitions"
+
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    enabled: Mapped[bool] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    changed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatusChange(Base):
+    """History: every status change of an execution, stage or action, in order."""
+
+    __tablename__ = "status_changes"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[int] = mapped_column(Integer, index=True)
+    execution_pk: Mapped[int] = mapped_column(Integer, index=True)
+    entity: Mapped[str] = mapped_column(String(16))  # execution | stage | action
+    name: Mapped[str] = mapped_column(String(210))
+    old_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    new_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionLog(Base):
+    """An action attempt's log, in chunks, readable while it runs."""
+
+    __tablename__ = "action_logs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_pk: Mapped[int] = mapped_column(
+        ForeignKey("action_executions.pk", ondelete="CASCADE"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

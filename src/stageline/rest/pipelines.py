@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from stageline.aws.shapes import check
-from stageline.aws.spec import operation_model
-from stageline.domain.errors import ServiceError, ValidationException
-from stageline.identity import Principal
-from stageline.rest.auth import authenticate
-from stageline.runtime import Runtime
+from stageline.domain.errors import ServiceError
+from stageline.rest.common import Caller, checked, runtime_of
+from stageline.services.creation import create_and_start
 from stageline.services.pipelines import PipelineService
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
-Caller = Annotated[Principal, Depends(authenticate)]
 
 
 class Tag(BaseModel):
@@ -43,23 +39,6 @@ class PipelineList(BaseModel):
     nextToken: str | None = None
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _checked(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Validate against the same botocore input shape as the AWS endpoint."""
-    model = operation_model("codepipeline", operation)
-    assert model is not None and model.input_shape is not None
-    problems = check(model.input_shape, params)
-    if problems.types:
-        raise ValidationException("; ".join(problems.types))
-    if problems.constraints:
-        raise ValidationException(problems.constraint_message())
-    return params
-
-
 @router.get("", response_model=PipelineList)
 async def list_pipelines(
     request: Request,
@@ -67,7 +46,7 @@ async def list_pipelines(
     max_results: Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)] = None,
     next_token: Annotated[str | None, Query(alias="nextToken")] = None,
 ) -> dict[str, Any]:
-    rt = _runtime(request)
+    rt = runtime_of(request)
 
     def run() -> dict[str, Any]:
         with rt.db.unit_of_work(write=False) as uow:
@@ -81,7 +60,7 @@ async def list_pipelines(
 async def get_pipeline(
     request: Request, name: str, _caller: Caller, version: int | None = None
 ) -> dict[str, Any]:
-    rt = _runtime(request)
+    rt = runtime_of(request)
 
     def run() -> dict[str, Any]:
         with rt.db.unit_of_work(write=False) as uow:
@@ -92,14 +71,22 @@ async def get_pipeline(
 
 
 @router.post("", response_model=PipelineOut, status_code=201)
-async def create_pipeline(request: Request, body: PipelineBody, _caller: Caller) -> dict[str, Any]:
-    rt = _runtime(request)
-    params = _checked("CreatePipeline", body.model_dump(exclude_none=True))
+async def create_pipeline(request: Request, body: PipelineBody, caller: Caller) -> dict[str, Any]:
+    """Create a pipeline and, as CreatePipeline does on AWS, start its first run."""
+    rt = runtime_of(request)
+    params = checked("CreatePipeline", body.model_dump(exclude_none=True))
 
     def run() -> dict[str, Any]:
         with rt.db.unit_of_work() as uow:
-            service = PipelineService(uow.session, rt.arns)
-            pipeline = service.create(params["pipeline"], params.get("tags") or [])
+            pipeline = create_and_start(
+                uow,
+                rt.arns,
+                rt.dispatcher,
+                rt.executions,
+                params["pipeline"],
+                params.get("tags") or [],
+                caller,
+            )
         return {"pipeline": pipeline, "tags": params.get("tags") or None}
 
     return await run_in_threadpool(run)
@@ -109,10 +96,10 @@ async def create_pipeline(request: Request, body: PipelineBody, _caller: Caller)
 async def update_pipeline(
     request: Request, name: str, body: PipelineBody, _caller: Caller
 ) -> dict[str, Any]:
-    rt = _runtime(request)
+    rt = runtime_of(request)
     if body.pipeline.get("name", name) != name:
         raise ServiceError("The pipeline name in the body must match the URL.")
-    params = _checked("UpdatePipeline", {"pipeline": {**body.pipeline, "name": name}})
+    params = checked("UpdatePipeline", {"pipeline": {**body.pipeline, "name": name}})
 
     def run() -> dict[str, Any]:
         with rt.db.unit_of_work() as uow:
@@ -124,7 +111,7 @@ async def update_pipeline(
 
 @router.delete("/{name}", status_code=204)
 async def delete_pipeline(request: Request, name: str, _caller: Caller) -> Response:
-    rt = _runtime(request)
+    rt = runtime_of(request)
 
     def run() -> None:
         with rt.db.unit_of_work() as uow:

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stageline.domain.action_types import find_builtin
 from stageline.domain.arns import Arns
+from stageline.domain.capabilities import check_runnable
 from stageline.domain.errors import (
     ConcurrentModificationException,
     LimitExceededException,
@@ -70,6 +71,7 @@ class PipelineService:
         self, declaration: dict[str, Any], tags: Sequence[dict[str, Any]] = ()
     ) -> dict[str, Any]:
         decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
+        check_runnable(decl)
         check_tags(tags)
         name = decl["name"]
         if self.exists(name):
@@ -99,27 +101,29 @@ class PipelineService:
         return copy.deepcopy(decl)
 
     def get(self, name: str, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The declaration (latest or the given version) and AWS's metadata block."""
-        pipeline = self._find(name)
-        wanted = pipeline.version if version is None else version
-        row = self.session.scalar(
-            select(PipelineVersion).where(
-                PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == wanted
-            )
-        )
+        """The declaration (latest or the given version) and AWS's metadata block.
+
+        One prebuilt statement on the hot path (GetPipeline is the most frequent call); the
+        declaration is freshly loaded JSON, so it is handed out without a copy."""
+        wanted = Pipeline.version if version is None else version
+        row = self.session.execute(
+            _GET_PIPELINE.where(PipelineVersion.version == wanted), {"name": name}
+        ).first()
         if row is None:
+            latest = self._find(name).version  # PipelineNotFoundException if it is the name
             raise PipelineVersionNotFoundException(
-                f"Pipeline {name} has no version {wanted}; its latest is {pipeline.version}."
+                f"Pipeline {name} has no version {version}; its latest is {latest}."
             )
         metadata = {
             "pipelineArn": self.arns.pipeline(name),
-            "created": pipeline.created_at,
-            "updated": pipeline.updated_at,
+            "created": row.created_at,
+            "updated": row.updated_at,
         }
-        return copy.deepcopy(row.declaration), metadata
+        return row.declaration, metadata
 
     def update(self, declaration: dict[str, Any]) -> dict[str, Any]:
         decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
+        check_runnable(decl)
         pipeline = self._find(decl["name"])
         base = pipeline.version
         given = declaration.get("version")
@@ -170,22 +174,37 @@ class PipelineService:
     ) -> tuple[list[dict[str, Any]], str | None]:
         after = decode_token("pipelines", next_token)
         limit = max_results or 100
-        query = select(Pipeline).order_by(Pipeline.name)
+        query = _LIST_PIPELINES
         if after is not None:
             query = query.where(Pipeline.name > str(after.get("name", "")))
-        rows = list(self.session.scalars(query.limit(limit + 1)))
+        rows = list(self.session.execute(query.limit(limit + 1)))
         token = None
         if len(rows) > limit:
             token = encode_token("pipelines", {"name": rows[limit - 1].name})
         return [_summary(p) for p in rows[:limit]], token
 
 
-def _summary(pipeline: Pipeline) -> dict[str, Any]:
+def _summary(row: Any) -> dict[str, Any]:
     return {
-        "name": pipeline.name,
-        "version": pipeline.version,
-        "pipelineType": pipeline.pipeline_type,
-        "executionMode": pipeline.execution_mode,
-        "created": pipeline.created_at,
-        "updated": pipeline.updated_at,
+        "name": row.name,
+        "version": row.version,
+        "pipelineType": row.pipeline_type,
+        "executionMode": row.execution_mode,
+        "created": row.created_at,
+        "updated": row.updated_at,
     }
+
+
+_GET_PIPELINE = (
+    select(PipelineVersion.declaration, Pipeline.created_at, Pipeline.updated_at)
+    .join(Pipeline, Pipeline.id == PipelineVersion.pipeline_id)
+    .where(Pipeline.name == bindparam("name"))
+)
+_LIST_PIPELINES = select(
+    Pipeline.name,
+    Pipeline.version,
+    Pipeline.pipeline_type,
+    Pipeline.execution_mode,
+    Pipeline.created_at,
+    Pipeline.updated_at,
+).order_by(Pipeline.name)

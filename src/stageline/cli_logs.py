@@ -1,0 +1,112 @@
+"""`stageline logs PIPELINE [--execution ID] [--action NAME] [--follow]`: action logs from a
+running Stageline over its REST API, following live actions as they write."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from stageline.identity import CREDENTIALS_FILE
+from stageline.settings import Settings
+
+TERMINAL = {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"}
+
+
+def _credentials(settings: Settings) -> tuple[str, str]:
+    if settings.root_access_key_id and settings.root_secret_access_key:
+        return settings.root_access_key_id, settings.root_secret_access_key.get_secret_value()
+    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    path = settings.data_dir / CREDENTIALS_FILE
+    if path.exists():
+        data = json.loads(path.read_text())
+        return data["access_key_id"], data["secret_access_key"]
+    raise SystemExit(
+        "stageline logs: no credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+        "--data-dir to the server's data dir."
+    )
+
+
+class _Api:
+    def __init__(self, endpoint: str, auth: tuple[str, str]) -> None:
+        self.client = httpx.Client(base_url=endpoint.rstrip("/"), auth=auth, timeout=None)
+
+    def get(self, path: str, **params: Any) -> Any:
+        try:
+            response = self.client.get(path, params={k: v for k, v in params.items() if v})
+        except httpx.HTTPError as exc:
+            raise SystemExit(
+                f"stageline logs: cannot reach {self.client.base_url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error", {})
+            except ValueError:
+                error = {"code": response.status_code, "message": response.text[:200]}
+            raise SystemExit(f"stageline logs: {error.get('code')}: {error.get('message')}")
+        return response.json()
+
+
+def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    api = _Api(args.endpoint_url, _credentials(settings))
+    base = f"/api/v1/pipelines/{args.pipeline}"
+    execution = args.execution
+    if execution is None:
+        rows = api.get(f"{base}/executions", maxResults=1)["pipelineExecutionSummaries"]
+        if not rows:
+            raise SystemExit(f"stageline logs: pipeline {args.pipeline} has no executions yet.")
+        execution = rows[0]["pipelineExecutionId"]
+    shown: set[str] = set()
+    while True:
+        # The status first: once it is terminal, the listing below holds every action.
+        status = api.get(f"{base}/executions/{execution}")["pipelineExecution"]["status"]
+        actions = _actions(api, base, execution, args.action)
+        for detail in actions:
+            key = detail["actionExecutionId"]
+            if key in shown:
+                continue
+            shown.add(key)
+            print(
+                f"==> {detail['stageName']}/{detail['actionName']} ({detail['status']}) <==",
+                flush=True,
+            )
+            _print_log(api, base, execution, detail["actionName"], args.follow)
+        if not args.follow or status in TERMINAL:
+            return 0
+        time.sleep(0.5)
+
+
+def _actions(api: _Api, base: str, execution: str, only: str | None) -> list[dict[str, Any]]:
+    rows = api.get(f"{base}/action-executions", pipelineExecutionId=execution)
+    details = sorted(rows["actionExecutionDetails"], key=lambda d: d["startTime"])
+    return [d for d in details if only is None or d["actionName"] == only]
+
+
+def _print_log(api: _Api, base: str, execution: str, action: str, follow: bool) -> None:
+    path = f"{base}/executions/{execution}/actions/{action}/logs"
+    with api.client.stream("GET", path, params={"follow": str(follow).lower()}) as response:
+        for chunk in response.iter_text():
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+
+def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
+    logs = sub.add_parser("logs", help="print (or follow) the logs of a pipeline's actions")
+    logs.add_argument("pipeline")
+    logs.add_argument("--execution", help="execution id (default: the latest)")
+    logs.add_argument("--action", help="only this action")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing as it runs")
+    logs.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("STAGELINE_ENDPOINT", "http://127.0.0.1:8080"),
+        help="the Stageline server (default $STAGELINE_ENDPOINT or http://127.0.0.1:8080)",
+    )
+    logs.add_argument("--data-dir", help="read the generated keys from this data dir")
+    logs.set_defaults(func=run)

@@ -1,0 +1,33 @@
+"""Shared pieces of the REST routers: the runtime, the caller, input checks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from stageline.aws.shapes import check
+from stageline.aws.spec import operation_model
+from stageline.domain.errors import ValidationException
+from stageline.identity import Principal
+from stageline.rest.auth import authenticate
+from stageline.runtime import Runtime
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def checked(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the same botocore input shape as the AWS endpoint."""
+    model = operation_model("codepipeline", operation)
+    assert model is not None and model.input_shape is not None
+    problems = check(model.input_shape, params)
+    if problems.types:
+        raise ValidationException("; ".join(problems.types))
+    if problems.constraints:
+        raise ValidationException(problems.constraint_message())
+    return params

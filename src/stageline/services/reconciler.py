@@ -1,0 +1,138 @@
+"""The reconciler: nothing stays InProgress forever, nothing dispatched is lost.
+
+Each pass (every process that runs actions runs one; passes are safe to overlap):
+- fails actions past their timeout (fencing out any worker still running them), approvals
+  included;
+- re-dispatches actions whose lease expired (the worker died or lost its heartbeat), whose
+  message was never claimed within a lease (the broker lost it), or whose continuation is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+
+from stageline.domain.status import ActionStatus
+from stageline.persistence.db import Database
+from stageline.persistence.models import ActionExecution
+from stageline.services.orchestrator import ExecutionSettings, Orchestrator
+from stageline.services.ports import Clock, Dispatcher, utcnow
+
+log = logging.getLogger("stageline.reconciler")
+
+
+@dataclass
+class PassResult:
+    timed_out: int = 0
+    redispatched: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        settings: ExecutionSettings,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db, self.dispatcher, self.settings, self.clock = db, dispatcher, settings, clock
+
+    def run_once(self) -> PassResult:
+        result = PassResult()
+        for pk in self._timed_out():
+            result.timed_out += self._time_out(pk)
+        result.redispatched = self._redispatch_lost()
+        return result
+
+    def _timed_out(self) -> list[int]:
+        with self.db.unit_of_work(write=False) as uow:
+            return list(
+                uow.session.scalars(
+                    select(ActionExecution.pk).where(
+                        ActionExecution.status == ActionStatus.IN_PROGRESS,
+                        ActionExecution.timeout_at < self.clock(),
+                    )
+                )
+            )
+
+    def _time_out(self, pk: int) -> int:
+        with self.db.unit_of_work() as uow:
+            o = Orchestrator(uow, self.dispatcher, self.settings, self.clock)
+            pipeline_id = uow.session.scalar(
+                select(ActionExecution.pipeline_id).where(ActionExecution.pk == pk)
+            )
+            if pipeline_id is None:
+                return 0
+            o.lock_pipeline(pipeline_id)
+            row = uow.session.get(ActionExecution, pk, populate_existing=True)
+            if row is None or row.status != ActionStatus.IN_PROGRESS:
+                return 0
+            if row.timeout_at >= self.clock():
+                return 0
+            row.error_code = "TimedOut"
+            row.error_message = (
+                f"The action did not finish within its timeout "
+                f"(started {row.started_at.isoformat()}, timed out {row.timeout_at.isoformat()})."
+            )
+            o.finish_action(row, ActionStatus.FAILED, fence=True)
+            return 1
+
+    def _redispatch_lost(self) -> int:
+        now = self.clock()
+        grace = Orchestrator.lease_for(self.settings)
+        with self.db.unit_of_work() as uow:
+            lost = or_(
+                ActionExecution.lease_expires_at < now,
+                and_(
+                    ActionExecution.lease_expires_at.is_(None),
+                    ActionExecution.dispatched_at < now - grace,
+                ),
+            )
+            ids = list(
+                uow.session.scalars(
+                    select(ActionExecution.action_execution_id).where(
+                        ActionExecution.status == ActionStatus.IN_PROGRESS,
+                        ActionExecution.approval_token.is_(None),
+                        lost,
+                    )
+                )
+            )
+            if not ids:
+                return 0
+            uow.session.execute(
+                update(ActionExecution)
+                .where(ActionExecution.action_execution_id.in_(ids))
+                .values(dispatched_at=now, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            for action_id in ids:
+                uow.after_commit(lambda a=action_id: self.dispatcher.dispatch_action(a))  # type: ignore[misc]
+        log.info("re-dispatched %d lost action attempt(s)", len(ids))
+        return len(ids)
+
+
+class ReconcilerThread:
+    """Runs reconciler passes in the background of a serve or worker process."""
+
+    def __init__(self, reconciler: Reconciler, interval: float = 1.0) -> None:
+        self.reconciler = reconciler
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="reconciler")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.reconciler.run_once()
+            except Exception:  # the database may be briefly away; the next pass retries
+                log.warning("reconciler pass failed", exc_info=True)
