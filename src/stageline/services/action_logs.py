@@ -38,6 +38,12 @@ class DbLogSink:
         if due:
             self.flush()
 
+    def take(self) -> str:
+        """What is still buffered, handed over for the caller's own transaction."""
+        with self._lock:
+            text, self._buffer, self._size = "".join(self._buffer), [], 0
+            return text
+
     def flush(self) -> None:
         with self._lock:
             if not self._buffer:

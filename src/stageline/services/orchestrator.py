@@ -67,6 +67,11 @@ class Orchestrator:
         self.scheduler = ActionScheduler(self)
 
     # -- reading -------------------------------------------------------------------------
+    def find_pipeline(self, pipeline_id: int) -> Pipeline | None:
+        """The pipeline, locked; None when it has been deleted."""
+        query = select(Pipeline).where(Pipeline.id == pipeline_id).with_for_update()
+        return self.session.scalar(query)
+
     def lock_pipeline(self, pipeline_id: int) -> Pipeline:
         query = select(Pipeline).where(Pipeline.id == pipeline_id).with_for_update()
         pipeline = self.session.scalar(query)
@@ -157,6 +162,7 @@ class Orchestrator:
         self, action: ActionExecution, status: ActionStatus, *, fence: bool = False
     ) -> None:
         check_move("action", ACTION_MOVES, action.status, status)
+        self.scheduler.forget(action.execution_pk)
         self._record(
             action.execution_pk,
             action.pipeline_id,
@@ -173,8 +179,9 @@ class Orchestrator:
             action.lease_token += 1
 
     def new_action(self, action: ActionExecution) -> None:
+        # No flush here: autoflush writes it before the next query, and the inserts of a
+        # whole runOrder group go to the database together.
         self.session.add(action)
-        self.session.flush()
         self._record(
             action.execution_pk,
             action.pipeline_id,
@@ -286,9 +293,9 @@ class Orchestrator:
             return
         if plan.start:
             by_name = {a["name"]: a for a in stage_decl["actions"]}
-            for name in plan.start:
-                self.scheduler.schedule(execution, stage, by_name[name])
-            self.progress(execution)  # an action can end at once (a variable that won't resolve)
+            started = [self.scheduler.schedule(execution, stage, by_name[n]) for n in plan.start]
+            if any(row.status != ActionStatus.IN_PROGRESS for row in started):
+                self.progress(execution)  # one ended at once (a variable that won't resolve)
         elif plan.succeeded:
             self._stage_succeeded(execution, stage)
         else:

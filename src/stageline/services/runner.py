@@ -33,7 +33,7 @@ from stageline.artifacts.base import ObjectRef, ObjectStore
 from stageline.domain.action_types import ActionTypeId
 from stageline.domain.status import ActionStatus
 from stageline.persistence.db import Database
-from stageline.persistence.models import ActionExecution, PipelineExecution, PipelineVersion
+from stageline.persistence.models import ActionExecution, ActionLog, Pipeline, PipelineExecution
 from stageline.services.action_logs import FLUSH_SECONDS, DbLogSink
 from stageline.services.orchestrator import ExecutionSettings, Orchestrator
 from stageline.services.ports import Clock, Dispatcher, utcnow
@@ -46,6 +46,7 @@ ProviderLookup = Callable[[ActionTypeId], ActionProvider | None]
 class Claim:
     pk: int
     token: int
+    pipeline_id: int
     action_execution_id: str
     pipeline_name: str
     execution_id: str
@@ -91,9 +92,8 @@ class ActionRunner:
             outcome = Failed(f"Stageline could not run the action: {exc}")
         finally:
             beat.stop()
-            sink.flush()
             shutil.rmtree(workspace.parent, ignore_errors=True)
-        self._complete(claim, outcome)
+        self._complete(claim, outcome, sink.take())
         return True
 
     def _claim(self, action_execution_id: str) -> Claim | None:
@@ -119,26 +119,22 @@ class ActionRunner:
                     lease_expires_at=now + Orchestrator.lease_for(self.settings),
                     worker_id=self.worker_id,
                 )
+                .returning(ActionExecution)
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            row = uow.session.scalar(
-                select(ActionExecution).where(
-                    ActionExecution.action_execution_id == action_execution_id
-                )
-            )
-            assert row is not None
+            row = taken.scalar_one_or_none()
+            if row is None:
+                return None  # finished, or another worker holds the lease
             return self._claim_of(uow.session, row, now)
 
     def _claim_of(self, session: Any, row: ActionExecution, now: Any) -> Claim:
-        execution = session.get(PipelineExecution, row.execution_pk)
-        version = session.scalar(
-            select(PipelineVersion).where(
-                PipelineVersion.pipeline_id == execution.pipeline_id,
-                PipelineVersion.version == execution.pipeline_version,
+        execution = session.execute(
+            select(
+                PipelineExecution.execution_id, PipelineExecution.source_overrides, Pipeline.name
             )
-        )
+            .join(Pipeline, Pipeline.id == PipelineExecution.pipeline_id)
+            .where(PipelineExecution.pk == row.execution_pk)
+        ).one()
         continuation = row.continuation
         for override in execution.source_overrides:
             if override["actionName"] == row.action_name and continuation is None:
@@ -146,8 +142,9 @@ class ActionRunner:
         return Claim(
             pk=row.pk,
             token=row.lease_token,
+            pipeline_id=row.pipeline_id,
             action_execution_id=row.action_execution_id,
-            pipeline_name=version.declaration["name"],
+            pipeline_name=execution.name,
             execution_id=execution.execution_id,
             stage_name=row.stage_name,
             action_name=row.action_name,
@@ -209,20 +206,18 @@ class ActionRunner:
         )
         return provider.run(ctx)
 
-    def _complete(self, claim: Claim, outcome: Outcome) -> None:
+    def _complete(self, claim: Claim, outcome: Outcome, last_log: str) -> None:
         with self.db.unit_of_work() as uow:
             o = Orchestrator(uow, self.dispatcher, self.settings, self.clock)
-            pipeline_id = uow.session.scalar(
-                select(ActionExecution.pipeline_id).where(ActionExecution.pk == claim.pk)
-            )
-            if pipeline_id is None:
+            if o.find_pipeline(claim.pipeline_id) is None:
                 return  # the pipeline was deleted meanwhile
-            o.lock_pipeline(pipeline_id)
             row = uow.session.get(ActionExecution, claim.pk, populate_existing=True)
-            if row is None or row.status != ActionStatus.IN_PROGRESS:
+            if row is None:
                 return
-            if row.lease_token != claim.token:
-                return  # fenced out: another attempt holds this action now
+            if last_log:  # the log's tail goes in with the result: one transaction, not two
+                uow.session.add(ActionLog(action_pk=claim.pk, text=last_log, at=self.clock()))
+            if row.status != ActionStatus.IN_PROGRESS or row.lease_token != claim.token:
+                return  # finished meanwhile, or fenced out by another attempt
             _apply(o, row, outcome)
 
 

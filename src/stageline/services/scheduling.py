@@ -40,6 +40,12 @@ def is_approval(action: dict[str, Any]) -> bool:
 class ActionScheduler:
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.o = orchestrator
+        # Succeeded attempts per execution, read once per group scheduled in a transaction;
+        # the orchestrator forgets them whenever an action of that execution changes status.
+        self._succeeded_cache: dict[int, list[ActionExecution]] = {}
+
+    def forget(self, execution_pk: int) -> None:
+        self._succeeded_cache.pop(execution_pk, None)
 
     def namespaces(self, execution: PipelineExecution) -> dict[str, dict[str, str]]:
         """Variables visible to actions of this execution: its own, the pipeline's, and the
@@ -62,7 +68,10 @@ class ActionScheduler:
         return spaces
 
     def _succeeded(self, execution: PipelineExecution) -> list[ActionExecution]:
-        return list(
+        cached = self._succeeded_cache.get(execution.pk)
+        if cached is not None:
+            return cached
+        rows = list(
             self.o.session.scalars(
                 select(ActionExecution)
                 .where(
@@ -72,6 +81,8 @@ class ActionScheduler:
                 .order_by(ActionExecution.pk)
             )
         )
+        self._succeeded_cache[execution.pk] = rows
+        return rows
 
     def _artifact_locations(self, execution: PipelineExecution) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
