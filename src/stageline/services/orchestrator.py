@@ -98,10 +98,16 @@ class Orchestrator:
             )
         )
 
-    def latest_actions(self, stage: StageExecution) -> dict[str, ActionExecution]:
-        """The latest counted attempt of each action of a stage execution."""
-        rows = self.session.scalars(
-            select(ActionExecution)
+    def latest_actions(self, stage: StageExecution) -> dict[str, Any]:
+        """The latest counted attempt of each action of a stage execution, as light rows
+        (action_name, status, stage_attempt, error_message): this runs on every completion."""
+        rows = self.session.execute(
+            select(
+                ActionExecution.action_name,
+                ActionExecution.status,
+                ActionExecution.stage_attempt,
+                ActionExecution.error_message,
+            )
             .where(
                 ActionExecution.execution_pk == stage.execution_pk,
                 ActionExecution.stage_name == stage.stage_name,
@@ -317,7 +323,7 @@ class Orchestrator:
         self,
         execution: PipelineExecution,
         stage: StageExecution,
-        latest: dict[str, ActionExecution],
+        latest: dict[str, Any],
         *,
         failed: bool,
     ) -> None:

@@ -42,7 +42,7 @@ class ActionScheduler:
         self.o = orchestrator
         # Succeeded attempts per execution, read once per group scheduled in a transaction;
         # the orchestrator forgets them whenever an action of that execution changes status.
-        self._succeeded_cache: dict[int, list[ActionExecution]] = {}
+        self._succeeded_cache: dict[int, list[Any]] = {}
 
     def forget(self, execution_pk: int) -> None:
         self._succeeded_cache.pop(execution_pk, None)
@@ -67,13 +67,19 @@ class ActionScheduler:
                 spaces[ns] = dict(row.output_variables)
         return spaces
 
-    def _succeeded(self, execution: PipelineExecution) -> list[ActionExecution]:
+    def _succeeded(self, execution: PipelineExecution) -> list[Any]:
         cached = self._succeeded_cache.get(execution.pk)
         if cached is not None:
             return cached
+        # Only what namespaces and artifact locations need: not the (large) input column.
         rows = list(
-            self.o.session.scalars(
-                select(ActionExecution)
+            self.o.session.execute(
+                select(
+                    ActionExecution.stage_name,
+                    ActionExecution.action_name,
+                    ActionExecution.output_artifacts,
+                    ActionExecution.output_variables,
+                )
                 .where(
                     ActionExecution.execution_pk == execution.pk,
                     ActionExecution.status == ActionStatus.SUCCEEDED,
