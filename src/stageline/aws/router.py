@@ -24,9 +24,9 @@ from stageline.aws.protocol import (
     parse_body,
     to_wire,
 )
-from stageline.aws.shapes import check
+from stageline.aws.shapes import check, validate_input
 from stageline.aws.spec import operation_model, target_prefix
-from stageline.domain.errors import ServiceError, ValidationException
+from stageline.domain.errors import ServiceError
 from stageline.identity import Principal
 from stageline.runtime import Runtime
 
@@ -122,12 +122,7 @@ def _validated_input(service: str, operation: str, body: bytes) -> dict[str, Any
     assert model is not None
     if model.input_shape is None:
         return params
-    problems = check(model.input_shape, params)
-    if problems.types:
-        raise SerializationException("; ".join(problems.types))
-    if problems.constraints:
-        raise ValidationException(problems.constraint_message())
-    return params
+    return validate_input(model.input_shape, params, type_error=SerializationException)
 
 
 def _serialize(

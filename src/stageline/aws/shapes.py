@@ -15,6 +15,8 @@ from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from stageline.domain.errors import ServiceError, ValidationException
+
 
 @cache
 def _pattern(pattern: str) -> re.Pattern[str]:
@@ -47,6 +49,20 @@ class ShapeProblems:
         count = len(self.constraints)
         noun = "error" if count == 1 else "errors"
         return f"{count} validation {noun} detected: " + "; ".join(self.constraints)
+
+
+def validate_input(
+    shape: Shape, params: dict[str, Any], *, type_error: type[ServiceError]
+) -> dict[str, Any]:
+    """params, or the AWS error for them: `type_error` for wrong JSON types (the AWS endpoint
+    says SerializationException, REST says ValidationException), ValidationException for
+    constraint violations."""
+    problems = check(shape, params)
+    if problems.types:
+        raise type_error("; ".join(problems.types))
+    if problems.constraints:
+        raise ValidationException(problems.constraint_message())
+    return params
 
 
 def check(shape: Shape, value: Any, *, strict: bool = False) -> ShapeProblems:

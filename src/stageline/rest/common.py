@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from stageline.aws.shapes import check
+from stageline.aws.shapes import validate_input
 from stageline.aws.spec import operation_model
 from stageline.domain.errors import ValidationException
 from stageline.identity import Principal
@@ -25,9 +25,4 @@ def checked(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """Validate against the same botocore input shape as the AWS endpoint."""
     model = operation_model("codepipeline", operation)
     assert model is not None and model.input_shape is not None
-    problems = check(model.input_shape, params)
-    if problems.types:
-        raise ValidationException("; ".join(problems.types))
-    if problems.constraints:
-        raise ValidationException(problems.constraint_message())
-    return params
+    return validate_input(model.input_shape, params, type_error=ValidationException)
