@@ -98,6 +98,8 @@ class Runtime:
         self._background.append(thread)
 
     def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
         for part in reversed(self._background):
             part.stop() if hasattr(part, "stop") else part.close()
         self._background.clear()

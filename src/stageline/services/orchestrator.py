@@ -235,6 +235,10 @@ class Orchestrator:
         )
         self._supersede(waiting)
         for execution in waiting:
+            # Re-check: entering one execution's stage can end it at once, and that inner
+            # advance may already have let later ones in (or stopped them).
+            if not execution.waiting:
+                continue
             if execution.status == ExecutionStatus.STOPPING:
                 self.set_execution(execution, ExecutionStatus.STOPPED)
             elif execution.status == ExecutionStatus.IN_PROGRESS:
@@ -256,6 +260,8 @@ class Orchestrator:
             newest[execution.stage_index] = execution
 
     def _try_enter(self, execution: PipelineExecution) -> None:
+        if not execution.waiting or execution.status != ExecutionStatus.IN_PROGRESS:
+            return
         stages = self.declaration(execution)["stages"]
         index = execution.stage_index
         if not self.transition_open(execution.pipeline_id, stages, index):

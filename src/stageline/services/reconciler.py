@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from stageline.domain.status import ActionStatus
 from stageline.persistence.db import Database
@@ -43,8 +43,14 @@ class Reconciler:
     def run_once(self) -> PassResult:
         result = PassResult()
         for pk in self._timed_out():
-            result.timed_out += self._time_out(pk)
-        result.redispatched = self._redispatch_lost()
+            try:
+                result.timed_out += self._time_out(pk)
+            except Exception:  # one bad row must not stop the pass for every other pipeline
+                log.exception("timing out action attempt %s failed", pk)
+        try:
+            result.redispatched = self._redispatch_lost()
+        except Exception:
+            log.exception("re-dispatching lost work failed")
         return result
 
     def _timed_out(self) -> list[int]:
@@ -81,36 +87,36 @@ class Reconciler:
             return 1
 
     def _redispatch_lost(self) -> int:
+        """Re-send attempts nobody holds: the lease expired (or was never taken) and the last
+        dispatch is older than a lease. One conditional UPDATE, so an attempt a worker claims
+        meanwhile is left alone, and each lost one is re-sent at most once per lease."""
         now = self.clock()
         grace = Orchestrator.lease_for(self.settings)
         with self.db.unit_of_work() as uow:
-            lost = or_(
-                ActionExecution.lease_expires_at < now,
-                and_(
-                    ActionExecution.lease_expires_at.is_(None),
-                    ActionExecution.dispatched_at < now - grace,
-                ),
-            )
             ids = list(
                 uow.session.scalars(
-                    select(ActionExecution.action_execution_id).where(
+                    update(ActionExecution)
+                    .where(
                         ActionExecution.status == ActionStatus.IN_PROGRESS,
                         ActionExecution.approval_token.is_(None),
-                        lost,
+                        or_(
+                            ActionExecution.lease_expires_at.is_(None),
+                            ActionExecution.lease_expires_at < now,
+                        ),
+                        or_(
+                            ActionExecution.dispatched_at.is_(None),
+                            ActionExecution.dispatched_at < now - grace,
+                        ),
                     )
+                    .values(dispatched_at=now)
+                    .returning(ActionExecution.action_execution_id)
+                    .execution_options(synchronize_session=False)
                 )
-            )
-            if not ids:
-                return 0
-            uow.session.execute(
-                update(ActionExecution)
-                .where(ActionExecution.action_execution_id.in_(ids))
-                .values(dispatched_at=now, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
             )
             for action_id in ids:
                 uow.after_commit(lambda a=action_id: self.dispatcher.dispatch_action(a))  # type: ignore[misc]
-        log.info("re-dispatched %d lost action attempt(s)", len(ids))
+        if ids:
+            log.info("re-dispatched %d lost action attempt(s)", len(ids))
         return len(ids)
 
 

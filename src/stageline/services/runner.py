@@ -8,6 +8,7 @@ holder of the current token may record a result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from stageline.actions.base import (
     ActionContext,
@@ -73,28 +75,72 @@ class ActionRunner:
         self.db, self.dispatcher, self.store = db, dispatcher, store
         self.providers, self.settings, self.clock = providers, settings, clock
         self.workspace_root, self.worker_id = workspace_root, worker_id
+        self._running: dict[int, threading.Event] = {}
+        self._stopping = threading.Event()
 
     def run(self, action_execution_id: str) -> bool:
         """Run one attempt if its lease can be taken; False when there was nothing to do."""
+        if self._stopping.is_set():
+            return False
         claim = self._claim(action_execution_id)
         if claim is None:
             return False
         cancelled = threading.Event()
+        self._running[claim.pk] = cancelled
         sink = DbLogSink(self.db, claim.pk, self.clock)
         beat = _Heartbeat(self, claim, cancelled, sink)
         workspace = self.workspace_root / claim.action_execution_id / str(claim.token)
         beat.start()
         try:
-            outcome = self._execute(claim, sink, cancelled, workspace)
-        except Exception as exc:  # a provider bug must still end the action, not hang it
-            log.exception("action %s crashed", action_execution_id)
-            sink.write(f"\n[stageline] the action failed inside Stageline: {exc}\n")
-            outcome = Failed(f"Stageline could not run the action: {exc}")
+            try:
+                outcome = self._execute(claim, sink, cancelled, workspace)
+            except Exception as exc:  # a provider bug must still end the action, not hang it
+                log.exception("action %s crashed", action_execution_id)
+                sink.write(f"\n[stageline] the action failed inside Stageline: {exc}\n")
+                outcome = Failed(f"Stageline could not run the action: {exc}")
+            finally:
+                _remove_workspace(workspace)
+            if self._stopping.is_set():
+                self._release(claim)  # shutting down: the next start runs it again
+            else:
+                # The lease is kept (heartbeat running) until the result is committed.
+                self._complete_with_retries(claim, outcome, sink.take())
         finally:
             beat.stop()
-            shutil.rmtree(workspace.parent, ignore_errors=True)
-        self._complete(claim, outcome, sink.take())
+            self._running.pop(claim.pk, None)
         return True
+
+    def stop(self) -> None:
+        """Process shutdown: cancel running providers (they kill their process groups) and
+        hand their attempts back rather than recording a failure nobody asked for."""
+        self._stopping.set()
+        for cancelled in list(self._running.values()):
+            cancelled.set()
+        deadline = time.monotonic() + 15  # the providers' kill grace, and then some
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _release(self, claim: Claim) -> None:
+        with self.db.unit_of_work() as uow:
+            uow.session.execute(
+                update(ActionExecution)
+                .where(ActionExecution.pk == claim.pk, ActionExecution.lease_token == claim.token)
+                .values(lease_expires_at=None, dispatched_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _complete_with_retries(self, claim: Claim, outcome: Outcome, last_log: str) -> None:
+        # Guarded by the fencing token, so repeating it is safe; a deadlock victim or a dropped
+        # connection must not throw away a finished (perhaps hour-long) attempt.
+        for attempt in range(3):
+            try:
+                self._complete(claim, outcome, last_log)
+                return
+            except DBAPIError:
+                if attempt == 2:
+                    raise
+                log.warning("recording the result of %s failed; retrying", claim.pk, exc_info=True)
+                time.sleep(0.2 * (attempt + 1))
 
     def _claim(self, action_execution_id: str) -> Claim | None:
         now = self.clock()
@@ -165,6 +211,17 @@ class ActionRunner:
                 f"{type_id.provider}/{type_id.version} yet.",
                 code="ConfigurationError",
             )
+        secret_vars = [
+            v["name"]
+            for v in claim.input.get("environmentVariables", [])
+            if v.get("type", "PLAINTEXT") != "PLAINTEXT"
+        ]
+        if secret_vars:
+            return Failed(
+                "PARAMETER_STORE and SECRETS_MANAGER environment variables are not supported by "
+                f"this action yet: {', '.join(secret_vars)}.",
+                code="ConfigurationError",
+            )
         missing = [i["name"] for i in claim.input["inputArtifacts"] if not i.get("s3location")]
         if missing:
             return Failed(f"Input artifacts not found: {', '.join(missing)}.")
@@ -219,6 +276,14 @@ class ActionRunner:
             if row.status != ActionStatus.IN_PROGRESS or row.lease_token != claim.token:
                 return  # finished meanwhile, or fenced out by another attempt
             _apply(o, row, outcome)
+
+
+def _remove_workspace(workspace: Path) -> None:
+    """This attempt's directory only: a newer attempt of the same action may be using its own
+    sibling directory on this host."""
+    shutil.rmtree(workspace, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        workspace.parent.rmdir()  # only when empty
 
 
 def _override_continuation(override: dict[str, str]) -> dict[str, Any]:
