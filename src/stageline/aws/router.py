@@ -60,7 +60,7 @@ def build_router(runtime: Runtime, services: list[AwsService]) -> APIRouter:
         request_id = str(uuid.uuid4())
         try:
             body = await _read_body(request, runtime.settings.max_request_bytes)
-            principal = _authenticate(runtime, request, body)
+            principal = authenticate_signed(runtime, request, body)
             service, operation = _route(by_prefix, request.headers.get("x-amz-target", ""))
             params = _validated_input(service.name, operation, body)
             call = AwsCall(service.name, operation, params, principal, request_id)
@@ -91,7 +91,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authenticate(runtime: Runtime, request: Request, body: bytes) -> Principal:
+def authenticate_signed(runtime: Runtime, request: Request, body: bytes) -> Principal:
+    """The principal of a SigV4-signed request (AWS endpoint and REST alike)."""
     signed = sigv4.SignedRequest(
         method=request.method,
         path=request.scope.get("raw_path", b"/").decode("latin-1"),

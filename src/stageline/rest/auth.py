@@ -12,7 +12,7 @@ import binascii
 
 from fastapi import Request
 
-from stageline.aws import sigv4
+from stageline.aws.router import authenticate_signed
 from stageline.domain.errors import ServiceError
 from stageline.identity import Principal
 from stageline.runtime import Runtime
@@ -44,12 +44,4 @@ async def authenticate(request: Request) -> Principal:
             "Authentication required: sign the request with SigV4 or use HTTP Basic with "
             "your access key id and secret."
         )
-    signed = sigv4.SignedRequest(
-        method=request.method,
-        path=request.scope.get("raw_path", b"/").decode("latin-1"),
-        query=request.scope.get("query_string", b"").decode("latin-1"),
-        headers=request.headers,
-        body=await request.body(),
-    )
-    credential = sigv4.verify(signed, runtime.keys.secret_for)
-    return runtime.keys.principal(credential.access_key_id)
+    return authenticate_signed(runtime, request, await request.body())

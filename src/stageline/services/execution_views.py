@@ -14,10 +14,10 @@ from stageline.persistence.models import (
     ActionExecution,
     Pipeline,
     PipelineExecution,
-    PipelineVersion,
     StageExecution,
 )
 from stageline.services.pagination import decode_token, encode_token
+from stageline.services.pipelines import Declarations
 
 
 def find_execution(session: Session, pipeline: Pipeline, execution_id: str) -> PipelineExecution:
@@ -41,7 +41,7 @@ def _epoch(value: Any) -> datetime | None:
 class ExecutionViews:
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._decls: dict[tuple[int, int], dict[str, Any]] = {}
+        self.declarations = Declarations(session)
 
     def pipeline(self, name: str) -> Pipeline:
         row = self.session.scalar(select(Pipeline).where(Pipeline.name == name))
@@ -50,16 +50,7 @@ class ExecutionViews:
         return row
 
     def declaration(self, pipeline_id: int, version: int) -> dict[str, Any]:
-        key = (pipeline_id, version)
-        if key not in self._decls:
-            row = self.session.scalar(
-                select(PipelineVersion).where(
-                    PipelineVersion.pipeline_id == pipeline_id, PipelineVersion.version == version
-                )
-            )
-            assert row is not None
-            self._decls[key] = row.declaration
-        return self._decls[key]
+        return self.declarations.get(pipeline_id, version)
 
     def execution(self, pipeline: Pipeline, execution_id: str) -> PipelineExecution:
         return find_execution(self.session, pipeline, execution_id)

@@ -32,7 +32,6 @@ from stageline.persistence.models import (
     ActionExecution,
     Pipeline,
     PipelineExecution,
-    PipelineVersion,
     StageExecution,
     StageTransition,
 )
@@ -52,14 +51,7 @@ class ExecutionService:
         return self.o.lock_pipeline(found)
 
     def _declaration(self, pipeline: Pipeline) -> dict[str, Any]:
-        row = self.session.scalar(
-            select(PipelineVersion).where(
-                PipelineVersion.pipeline_id == pipeline.id,
-                PipelineVersion.version == pipeline.version,
-            )
-        )
-        assert row is not None
-        return row.declaration
+        return self.o.declarations.get(pipeline.id, pipeline.version)
 
     def execution(self, pipeline: Pipeline, execution_id: str) -> PipelineExecution:
         return find_execution(self.session, pipeline, execution_id)

@@ -31,11 +31,11 @@ from stageline.persistence.models import (
     ActionExecution,
     Pipeline,
     PipelineExecution,
-    PipelineVersion,
     StageExecution,
     StageTransition,
     StatusChange,
 )
+from stageline.services.pipelines import Declarations
 from stageline.services.ports import Clock, Dispatcher, utcnow
 from stageline.services.scheduling import ActionScheduler
 
@@ -63,7 +63,7 @@ class Orchestrator:
         self.dispatcher = dispatcher
         self.settings = settings or ExecutionSettings()
         self.clock = clock
-        self._declarations: dict[tuple[int, int], dict[str, Any]] = {}
+        self.declarations = Declarations(self.session)
         self.scheduler = ActionScheduler(self)
 
     # -- reading -------------------------------------------------------------------------
@@ -79,17 +79,7 @@ class Orchestrator:
         return pipeline
 
     def declaration(self, execution: PipelineExecution) -> dict[str, Any]:
-        key = (execution.pipeline_id, execution.pipeline_version)
-        if key not in self._declarations:
-            row = self.session.scalar(
-                select(PipelineVersion).where(
-                    PipelineVersion.pipeline_id == execution.pipeline_id,
-                    PipelineVersion.version == execution.pipeline_version,
-                )
-            )
-            assert row is not None
-            self._declarations[key] = row.declaration
-        return self._declarations[key]
+        return self.declarations.get(execution.pipeline_id, execution.pipeline_version)
 
     def stage_execution(self, execution: PipelineExecution, name: str) -> StageExecution | None:
         return self.session.scalar(

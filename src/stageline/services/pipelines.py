@@ -184,6 +184,27 @@ class PipelineService:
         return [_summary(p) for p in rows[:limit]], token
 
 
+class Declarations:
+    """Pipeline declarations by (pipeline id, version), each read at most once per unit of work:
+    versions are immutable, and executions and views ask for the same one repeatedly."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._loaded: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def get(self, pipeline_id: int, version: int) -> dict[str, Any]:
+        key = (pipeline_id, version)
+        if key not in self._loaded:
+            declaration = self.session.scalar(
+                select(PipelineVersion.declaration).where(
+                    PipelineVersion.pipeline_id == pipeline_id, PipelineVersion.version == version
+                )
+            )
+            assert declaration is not None, f"pipeline {pipeline_id} has no version {version}"
+            self._loaded[key] = declaration
+        return self._loaded[key]
+
+
 def _summary(row: Any) -> dict[str, Any]:
     return {
         "name": row.name,
