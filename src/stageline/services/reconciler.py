@@ -20,6 +20,7 @@ from stageline.persistence.db import Database
 from stageline.persistence.models import ActionExecution
 from stageline.services.orchestrator import ExecutionSettings, Orchestrator
 from stageline.services.ports import Clock, Dispatcher, utcnow
+from stageline.services.runner import unheld
 
 log = logging.getLogger("stageline.reconciler")
 
@@ -97,12 +98,7 @@ class Reconciler:
                 uow.session.scalars(
                     update(ActionExecution)
                     .where(
-                        ActionExecution.status == ActionStatus.IN_PROGRESS,
-                        ActionExecution.approval_token.is_(None),
-                        or_(
-                            ActionExecution.lease_expires_at.is_(None),
-                            ActionExecution.lease_expires_at < now,
-                        ),
+                        unheld(now),
                         or_(
                             ActionExecution.dispatched_at.is_(None),
                             ActionExecution.dispatched_at < now - grace,

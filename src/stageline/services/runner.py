@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from stageline.actions.base import (
@@ -149,12 +150,7 @@ class ActionRunner:
                 update(ActionExecution)
                 .where(
                     ActionExecution.action_execution_id == action_execution_id,
-                    ActionExecution.status == ActionStatus.IN_PROGRESS,
-                    ActionExecution.approval_token.is_(None),
-                    or_(
-                        ActionExecution.lease_expires_at.is_(None),
-                        ActionExecution.lease_expires_at < now,
-                    ),
+                    unheld(now),
                     or_(
                         ActionExecution.next_check_at.is_(None),
                         ActionExecution.next_check_at <= now,
@@ -276,6 +272,16 @@ class ActionRunner:
             if row.status != ActionStatus.IN_PROGRESS or row.lease_token != claim.token:
                 return  # finished meanwhile, or fenced out by another attempt
             _apply(o, row, outcome)
+
+
+def unheld(now: datetime) -> ColumnElement[bool]:
+    """An attempt a worker may take: still running, not an approval, and no live lease. The
+    claim and the reconciler share this one definition of "nobody holds it"."""
+    return and_(
+        ActionExecution.status == ActionStatus.IN_PROGRESS,
+        ActionExecution.approval_token.is_(None),
+        or_(ActionExecution.lease_expires_at.is_(None), ActionExecution.lease_expires_at < now),
+    )
 
 
 def _remove_workspace(workspace: Path) -> None:
