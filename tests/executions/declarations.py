@@ -48,6 +48,7 @@ def commands(
     variables: Sequence[str] = (),
     run_order: int = 1,
     namespace: str | None = None,
+    timeout_minutes: int | None = None,
 ) -> dict[str, Any]:
     action: dict[str, Any] = {
         "name": name,
@@ -70,6 +71,8 @@ def commands(
         action["outputVariables"] = list(variables)
     if namespace:
         action["namespace"] = namespace
+    if timeout_minutes is not None:
+        action["timeoutInMinutes"] = timeout_minutes
     return action
 
 

@@ -19,6 +19,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.executions import declarations
+from tests.executions.declarations import commands as commands  # shared builder
+
 ROLE_ARN = "arn:aws:iam::000000000000:role/stageline-test"
 ARTIFACT_BUCKET = "stageline-test-artifacts"
 SOURCE_KEY = "app.zip"
@@ -84,44 +87,8 @@ def s3_source(
     }
 
 
-def commands(
-    name: str,
-    lines: Sequence[str],
-    *,
-    inputs: Sequence[str] = ("SourceOutput",),
-    run_order: int = 1,
-    timeout_minutes: int | None = None,
-) -> dict[str, Any]:
-    action: dict[str, Any] = {
-        "name": name,
-        "actionTypeId": {
-            "category": "Compute",
-            "owner": "AWS",
-            "provider": "Commands",
-            "version": "1",
-        },
-        "runOrder": run_order,
-        "commands": list(lines),
-        "inputArtifacts": [{"name": i} for i in inputs],
-    }
-    if timeout_minutes is not None:
-        action["timeoutInMinutes"] = timeout_minutes
-    return action
-
-
 def approval(name: str = "Approve", *, custom_data: str | None = None) -> dict[str, Any]:
-    action: dict[str, Any] = {
-        "name": name,
-        "actionTypeId": {
-            "category": "Approval",
-            "owner": "AWS",
-            "provider": "Manual",
-            "version": "1",
-        },
-    }
-    if custom_data:
-        action["configuration"] = {"CustomData": custom_data}
-    return action
+    return declarations.approval(name, summary=custom_data)
 
 
 def stage(name: str, *actions: dict[str, Any]) -> dict[str, Any]:
