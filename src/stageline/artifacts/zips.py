@@ -1,6 +1,6 @@
 """Artifact zips: deterministic packing and refusing extraction of hostile archives.
 
-pack_directory
+pack_directory / select_files
     Selects files under `root` (or `root/base_directory`) with globs, CodeBuild-style: "*"
     matches within one path segment, "**" any number of segments, so "**/*" is every file at
     any depth (dotfiles included) and "dist/*.js" the .js files directly in dist/. A pattern
@@ -11,7 +11,8 @@ pack_directory
     outside `root`, a dangling one, a symlink to a directory and anything not a regular file are
     skipped silently. The zip is deterministic: entries sorted by name, timestamps 1980-01-01,
     modes 0644 or 0755 (any executable bit), no directory entries. It is written to a temp file
-    and renamed onto `dest`.
+    and renamed onto `dest`. select_files answers the same selection without zipping (for test
+    report files and build caches).
 
 extract_zip
     Checks every entry before writing anything, raising UnsafeArchive for absolute names, drive
@@ -73,6 +74,31 @@ def pack_directory(
     entries = _entry_names(files, discard_paths)
     _write_zip(entries, dest)
     return len(entries)
+
+
+@dataclass(frozen=True)
+class SelectedFile:
+    name: str  # path relative to the base, posix (just the file name with discard_paths)
+    path: Path  # the file to read: the file itself, or a symlink's target inside root
+    mode: int  # st_mode of `path`
+
+
+def select_files(
+    root: Path,
+    *,
+    patterns: Sequence[str] = ("**/*",),
+    base_directory: str | None = None,
+    discard_paths: bool = False,
+    exclude: Sequence[str] = (),
+) -> list[SelectedFile]:
+    """The files pack_directory would pack, sorted by name, without zipping them.
+
+    Same globs, base directory, symlink rules and errors (ValueError) as pack_directory.
+    """
+    root_real = Path(root).resolve()
+    base = _base_dir(root_real, base_directory)
+    files = _select(root_real, base, patterns, exclude, None) if base else []
+    return [SelectedFile(name, c.source, c.mode) for name, c in _entry_names(files, discard_paths)]
 
 
 @dataclass(frozen=True)
@@ -153,7 +179,11 @@ def _class_end(segment: str, start: int) -> int:
 
 
 def _select(
-    root_real: Path, base: Path, patterns: Sequence[str], exclude: Sequence[str], dest: Path
+    root_real: Path,
+    base: Path,
+    patterns: Sequence[str],
+    exclude: Sequence[str],
+    dest: Path | None,
 ) -> list[_Candidate]:
     include = _matcher(patterns, base, "pattern")
     excluded = _matcher(exclude, base, "exclude pattern")
