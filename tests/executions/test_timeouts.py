@@ -58,6 +58,9 @@ class Recorder:
     def dispatch_action(self, action_execution_id: str, *, delay_seconds: float = 0.0) -> None:
         self.sent.append(action_execution_id)
 
+    def dispatch_build(self, build_id: str) -> None:
+        self.sent.append(build_id)
+
 
 Behaviour = Callable[[ActionContext], Outcome]
 

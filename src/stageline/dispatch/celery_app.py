@@ -5,12 +5,16 @@ reconciler do."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+log = logging.getLogger("stageline.celery")
+
 TASK = "stageline.run_action"
+BUILD_TASK = "stageline.run_build"
 QUEUE = "stageline"
 
 
@@ -40,17 +44,23 @@ class CeleryDispatcher:
         options: dict[str, Any] = {"queue": QUEUE}
         if delay_seconds > 0:
             options["countdown"] = delay_seconds
+        self._send(TASK, action_execution_id, options)
+
+    def dispatch_build(self, build_id: str) -> None:
+        self._send(BUILD_TASK, build_id, {"queue": QUEUE})
+
+    def _send(self, task: str, ident: str, options: dict[str, Any]) -> None:
         try:
-            self.app.send_task(TASK, args=[action_execution_id], **options)
+            self.app.send_task(task, args=[ident], **options)
         except Exception:  # broker away: the reconciler re-dispatches after a lease
-            import logging
-
-            logging.getLogger("stageline.celery").warning(
-                "could not send %s to the broker; the reconciler will retry", action_execution_id
-            )
+            log.warning("could not send %s to the broker; the reconciler will retry", ident)
 
 
-def register_tasks(app: Any, run: Callable[[str], object]) -> None:
+def register_tasks(app: Any, run: Callable[[str], object], build: Callable[[str], object]) -> None:
     @app.task(name=TASK, acks_late=True)  # type: ignore[untyped-decorator]
     def run_action(action_execution_id: str) -> None:
         run(action_execution_id)
+
+    @app.task(name=BUILD_TASK, acks_late=True)  # type: ignore[untyped-decorator]
+    def run_build(build_id: str) -> None:
+        build(build_id)

@@ -195,3 +195,79 @@ class ActionLog(Base):
     )
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BuildProject(Base):
+    """A CodeBuild project: its settings as CodeBuild's API states them, defaults filled in."""
+
+    __tablename__ = "build_projects"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    build_counter: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Build(Base):
+    """One build. Standalone builds are claimed by a worker through a lease, as action
+    attempts are; a pipeline's build runs inside its action attempt (action_pk)."""
+
+    __tablename__ = "builds"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    build_id: Mapped[str] = mapped_column(String(300), unique=True)
+    project_name: Mapped[str] = mapped_column(String(255), index=True)
+    build_number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    current_phase: Mapped[str] = mapped_column(String(32))
+    phases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    initiator: Mapped[str] = mapped_column(String(300))
+    source_version: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    resolved_source_version: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # The effective settings: the project's, with StartBuild's overrides applied.
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    exported_variables: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    report_arns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    idempotency_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A pipeline's build runs inside its action attempt and is never dispatched on its own.
+    in_pipeline: Mapped[bool] = mapped_column(default=False)
+    action_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("action_executions.pk", ondelete="SET NULL"), nullable=True, index=True
+    )
+    stop_requested: Mapped[bool] = mapped_column(default=False)
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class BuildLog(Base):
+    """A standalone build's log, in chunks (a pipeline's build writes its action's log)."""
+
+    __tablename__ = "build_logs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    build_pk: Mapped[int] = mapped_column(ForeignKey("builds.pk", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BuildReport(Base):
+    """A test report parsed from a build's `reports` files."""
+
+    __tablename__ = "build_reports"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    arn: Mapped[str] = mapped_column(String(1011), unique=True)
+    report_group_arn: Mapped[str] = mapped_column(String(1011), index=True)
+    build_pk: Mapped[int] = mapped_column(ForeignKey("builds.pk", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    test_cases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -19,10 +19,17 @@ class Dispatcher(Protocol):
 
     def dispatch_action(self, action_execution_id: str, *, delay_seconds: float = 0.0) -> None: ...
 
+    def dispatch_build(self, build_id: str) -> None:
+        """Wakes a worker up to run a standalone build (StartBuild), by id alone too."""
+        ...
+
 
 class NullDispatcher:
     """For processes that only read (or tests of the orchestrator): the reconciler in a real
     executor picks the work up."""
 
     def dispatch_action(self, action_execution_id: str, *, delay_seconds: float = 0.0) -> None:
+        return None
+
+    def dispatch_build(self, build_id: str) -> None:
         return None

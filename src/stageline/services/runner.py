@@ -88,7 +88,7 @@ class ActionRunner:
             return False
         cancelled = threading.Event()
         self._running[claim.pk] = cancelled
-        sink = DbLogSink(self.db, claim.pk, self.clock)
+        sink = DbLogSink.for_action(self.db, claim.pk, self.clock)
         beat = _Heartbeat(self, claim, cancelled, sink)
         workspace = self.workspace_root / claim.action_execution_id / str(claim.token)
         beat.start()
