@@ -6,28 +6,41 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stageline.aws.codepipeline import HANDLERS
+import pytest
+
+from stageline.aws import codebuild, codepipeline
 from stageline.aws.spec import service_model
 
 ROOT = Path(__file__).resolve().parents[1]
+# The section of docs/compatibility.md that holds each service's operations table.
+SECTIONS = {"codepipeline": "# Compatibility", "codebuild": "## CodeBuild API"}
+HANDLERS = {"codepipeline": codepipeline.HANDLERS, "codebuild": codebuild.HANDLERS}
 
 
-def _table() -> dict[str, str]:
+def _table(service: str) -> dict[str, str]:
     text = (ROOT / "docs" / "compatibility.md").read_text()
-    rows = re.findall(r"^\| ([A-Z][A-Za-z]+) \| (Implemented|Not yet) \|", text, re.M)
+    start = text.index(SECTIONS[service] + "\n")
+    end = text.find("\n## ", start + len(SECTIONS[service]))
+    section = text[start : end if end != -1 else len(text)]
+    rows = re.findall(r"^\| ([A-Z][A-Za-z]+) \| (Implemented|Not yet) \|", section, re.M)
     return dict(rows)
 
 
-def test_compatibility_lists_all_44_operations() -> None:
+def test_compatibility_lists_all_44_codepipeline_operations() -> None:
     operations = set(service_model("codepipeline").operation_names)
     assert len(operations) == 44
-    assert set(_table()) == operations
+    assert set(_table("codepipeline")) == operations
 
 
-def test_compatibility_status_matches_the_handlers() -> None:
-    table = _table()
+def test_compatibility_lists_every_codebuild_operation() -> None:
+    assert set(_table("codebuild")) == set(service_model("codebuild").operation_names)
+
+
+@pytest.mark.parametrize("service", sorted(SECTIONS))
+def test_compatibility_status_matches_the_handlers(service: str) -> None:
+    table = _table(service)
     implemented = {op for op, status in table.items() if status == "Implemented"}
-    assert implemented == set(HANDLERS)
+    assert implemented == set(HANDLERS[service])
 
 
 def test_ci_runs_the_readme_test_command() -> None:

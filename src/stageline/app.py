@@ -10,9 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from stageline import __version__
-from stageline.aws import codepipeline
+from stageline.aws import codebuild, codepipeline
 from stageline.aws.router import build_router
 from stageline.domain.errors import ServiceError
+from stageline.rest import builds as rest_builds
 from stageline.rest import executions as rest_executions
 from stageline.rest import logs as rest_logs
 from stageline.rest import pipelines as rest_pipelines
@@ -67,8 +68,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         )
 
     # The AWS endpoint first: it takes most calls, so it should not wait on REST matching.
-    app.include_router(build_router(runtime, [codepipeline.SERVICE]))
+    app.include_router(build_router(runtime, [codepipeline.SERVICE, codebuild.SERVICE]))
     app.include_router(rest_pipelines.router)
     app.include_router(rest_executions.router)
     app.include_router(rest_logs.router)
+    app.include_router(rest_builds.router)
     return app

@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from tests.support.pipelines import codebuild, two_stage, unique
 from tests.support.servers import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server
 
+from stageline.aws.codebuild import HANDLERS as CODEBUILD_HANDLERS
 from stageline.aws.codepipeline import HANDLERS
 from stageline.aws.spec import service_model
 
@@ -180,9 +181,19 @@ def test_a_missing_target(server: Server) -> None:
 NOT_IMPLEMENTED = sorted(set(service_model("codepipeline").operation_names) - set(HANDLERS))
 
 
-@pytest.mark.parametrize("operation", NOT_IMPLEMENTED)
-def test_an_operation_not_implemented_yet(server: Server, operation: str) -> None:
-    response = signed_post(server, f"{PREFIX}.{operation}", b"{}")
+NOT_IMPLEMENTED_CODEBUILD = sorted(
+    set(service_model("codebuild").operation_names) - set(CODEBUILD_HANDLERS)
+)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [f"{PREFIX}.{op}" for op in NOT_IMPLEMENTED]
+    + [f"CodeBuild_20161006.{op}" for op in NOT_IMPLEMENTED_CODEBUILD],
+)
+def test_an_operation_not_implemented_yet(server: Server, target: str) -> None:
+    operation = target.split(".", 1)[1]
+    response = signed_post(server, target, b"{}")
 
     body = assert_error(response, 501, "NotImplemented")
     assert operation in body["message"]

@@ -31,6 +31,13 @@ MODEL: ServiceModel = botocore.session.get_session().get_service_model("codepipe
 # --- an independent walker ----------------------------------------------------------------------
 
 
+def _python_regex(pattern: str) -> str:
+    """Java's Unicode classes (CodeBuild's tag patterns) spelled as Python's re knows them."""
+    return pattern.replace("\\p{L}", "a-zA-Z\\u00c0-\\uffff").replace("\\p{Z}", " ").replace(
+        "\\p{N}", "0-9"
+    )
+
+
 def _sized(shape: Shape, size: int, path: str) -> list[str]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     problems = []
@@ -94,7 +101,7 @@ def violations(shape: Shape, value: Any, path: str = "$") -> list[str]:
         if enum and value not in enum:
             problems.append(f"{path}: {value!r} not in enum {enum}")
         pattern = shape.metadata.get("pattern")
-        if pattern and re.fullmatch(pattern, value) is None:
+        if pattern and re.fullmatch(_python_regex(pattern), value) is None:
             problems.append(f"{path}: {value!r} does not match {pattern}")
         return problems
     if kind in ("integer", "long"):

@@ -18,9 +18,20 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from stageline.domain.errors import ServiceError, ValidationException
 
 
+# Java's Unicode classes, which some models (CodeBuild's tags) use and Python's re lacks:
+# the nearest class Python has, slightly wider rather than refusing valid input.
+_JAVA_CLASSES = {r"\p{L}": r"\w", r"\p{Z}": r"\s", r"\p{N}": r"\d"}
+_ANYTHING = re.compile(r"(?s:.*)")
+
+
 @cache
 def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    for java, python in _JAVA_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    try:
+        return re.compile(pattern)
+    except re.error:  # a pattern Python cannot read checks nothing rather than failing
+        return _ANYTHING
 
 
 def _show(value: Any) -> str:

@@ -20,6 +20,21 @@ class Arns:
     def pipeline(self, name: str) -> str:
         return f"arn:aws:codepipeline:{self.region}:{self.account_id}:{name}"
 
+    def _codebuild(self, resource: str) -> str:
+        return f"arn:aws:codebuild:{self.region}:{self.account_id}:{resource}"
+
+    def project(self, name: str) -> str:
+        return self._codebuild(f"project/{name}")
+
+    def build(self, build_id: str) -> str:
+        return self._codebuild(f"build/{build_id}")
+
+    def report_group(self, name: str) -> str:
+        return self._codebuild(f"report-group/{name}")
+
+    def report(self, group: str, report_id: str) -> str:
+        return self._codebuild(f"report/{group}:{report_id}")
+
     def parse_pipeline_name(self, arn: str) -> str | None:
         """The pipeline an ARN names, or None when it names another account, region or kind."""
         match = _ARN.fullmatch(arn)

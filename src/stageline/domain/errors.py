@@ -57,3 +57,7 @@ NotLatestPipelineExecutionException = _error("NotLatestPipelineExecutionExceptio
 InvalidApprovalTokenException = _error("InvalidApprovalTokenException")
 ApprovalAlreadyCompletedException = _error("ApprovalAlreadyCompletedException")
 ActionExecutionNotFoundException = _error("ActionExecutionNotFoundException")
+# CodeBuild's own codes.
+InvalidInputException = _error("InvalidInputException")
+ResourceAlreadyExistsException = _error("ResourceAlreadyExistsException")
+AccountLimitExceededException = _error("AccountLimitExceededException")

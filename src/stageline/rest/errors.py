@@ -7,7 +7,12 @@ from fastapi.responses import JSONResponse
 
 from stageline.domain.errors import ServiceError
 
-_CONFLICTS = {"PipelineNameInUseException", "ConcurrentModificationException", "ConflictException"}
+_CONFLICTS = {
+    "PipelineNameInUseException",
+    "ConcurrentModificationException",
+    "ConflictException",
+    "ResourceAlreadyExistsException",
+}
 
 
 def rest_status(error: ServiceError) -> int:
