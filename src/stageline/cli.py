@@ -118,7 +118,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     runtime = Runtime.from_settings(settings, role="worker")
-    register_tasks(runtime.celery, runtime.runner.run)
+    register_tasks(runtime.celery, runtime.runner.run, runtime.build_runner.run)
     runtime.start_background()
     concurrency = args.concurrency or settings.workers
     print(

@@ -1,5 +1,6 @@
-"""`stageline logs PIPELINE [--execution ID] [--action NAME] [--follow]`: action logs from a
-running Stageline over its REST API, following live actions as they write."""
+"""`stageline logs PIPELINE [--execution ID] [--action NAME] [--follow]` and
+`stageline logs --build ID [--follow]`: action and build logs from a running Stageline over its
+REST API, following live actions and builds as they write."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -56,6 +58,12 @@ class _Api:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     api = _Api(args.endpoint_url, _credentials(settings))
+    if args.build:
+        api.get(f"/api/v1/builds/{quote(args.build, safe='')}")  # a clear error if unknown
+        _stream(api, f"/api/v1/builds/{quote(args.build, safe='')}/logs", args.follow)
+        return 0
+    if not args.pipeline:
+        raise SystemExit("stageline logs: name a pipeline, or a build with --build ID.")
     base = f"/api/v1/pipelines/{args.pipeline}"
     execution = args.execution
     if execution is None:
@@ -90,7 +98,10 @@ def _actions(api: _Api, base: str, execution: str, only: str | None) -> list[dic
 
 
 def _print_log(api: _Api, base: str, execution: str, action: str, follow: bool) -> None:
-    path = f"{base}/executions/{execution}/actions/{action}/logs"
+    _stream(api, f"{base}/executions/{execution}/actions/{action}/logs", follow)
+
+
+def _stream(api: _Api, path: str, follow: bool) -> None:
     with api.client.stream("GET", path, params={"follow": str(follow).lower()}) as response:
         for chunk in response.iter_text():
             sys.stdout.write(chunk)
@@ -98,8 +109,11 @@ def _print_log(api: _Api, base: str, execution: str, action: str, follow: bool) 
 
 
 def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
-    logs = sub.add_parser("logs", help="print (or follow) the logs of a pipeline's actions")
-    logs.add_argument("pipeline")
+    logs = sub.add_parser(
+        "logs", help="print (or follow) the logs of a pipeline's actions, or of a build"
+    )
+    logs.add_argument("pipeline", nargs="?")
+    logs.add_argument("--build", help="a build id (project:uuid): print its log instead")
     logs.add_argument("--execution", help="execution id (default: the latest)")
     logs.add_argument("--action", help="only this action")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing as it runs")

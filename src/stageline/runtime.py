@@ -32,6 +32,7 @@ class Runtime:
     executions: ExecutionSettings = field(default_factory=ExecutionSettings)
     celery: Any = None
     runner: Any = None  # services.runner.ActionRunner where this process runs actions
+    build_runner: Any = None  # services.build_runner.BuildRunner, beside it
     _background: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -65,23 +66,43 @@ class Runtime:
             local = LocalDispatcher(self.settings.workers)
             self.dispatcher = local
             self.runner = self._make_runner()
-            local.bind(self.runner.run)
+            local.bind(self.runner.run, self.build_runner.run)
             self._background.append(local)
 
     def _make_runner(self) -> Any:
+        from stageline.actions.base import ActionProvider
         from stageline.actions.registry import provider_for
         from stageline.artifacts.factory import object_store
+        from stageline.builds.sandbox import make_undumpable
+        from stageline.domain.action_types import ActionTypeId
+        from stageline.services.build_execution import BuildExecution, BuildSettings
+        from stageline.services.build_runner import BuildRunner
+        from stageline.services.codebuild_action import CodeBuildProvider
         from stageline.services.runner import ActionRunner
 
+        # Builds and commands run as this process's user when it is not root: keep them
+        # from reading its memory and /proc/<pid>/environ (database URL, keys).
+        make_undumpable()
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        store = object_store(self.settings)
+        s = self.settings
+        execution = BuildExecution(
+            self.db, store, self.arns, BuildSettings(s.build_dir, s.region, s.public_url)
+        )
+        self.build_runner = BuildRunner(self.db, execution, s.lease_seconds, worker_id)
+        codebuild = CodeBuildProvider(self.db, self.arns, self.build_runner, s.public_url)
+
+        def providers(type_id: ActionTypeId) -> ActionProvider | None:
+            if (
+                type_id.owner == "AWS"
+                and type_id.provider == "CodeBuild"
+                and type_id.version == "1"
+            ):
+                return codebuild
+            return provider_for(type_id)
+
         return ActionRunner(
-            self.db,
-            self.dispatcher,
-            object_store(self.settings),
-            provider_for,
-            self.executions,
-            self.settings.workspaces_dir,
-            worker_id,
+            self.db, self.dispatcher, store, providers, self.executions, s.workspaces_dir, worker_id
         )
 
     def start_background(self) -> None:

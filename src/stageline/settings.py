@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -43,6 +44,13 @@ class Settings(BaseSettings):
     # Threads of the in-process executor (embedded mode) and of each `stageline worker`.
     workers: int = Field(default=4, ge=1)
     reconcile_interval: float = Field(default=1.0, gt=0)
+    # Where users reach this Stageline: links to builds and their logs point here.
+    public_url: str = "http://localhost:8080"
+    # Builds run in <build_dir>/<build>: outside the data dir, so that the unprivileged build
+    # user can reach its own workspace and nothing of Stageline's.
+    build_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "stageline-builds"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -162,7 +162,8 @@ class Stack:
     mode: str
     root: Path  # scratch space of the tests (marker files and the like)
     server: Server
-    s3_url: str | None = None
+    s3_url: str | None = None  # the object store (production only)
+    aws_url: str | None = None  # moto: SSM and Secrets Manager for builds (both shapes)
     database_url: str | None = None
     broker: RedisServer | None = None
     worker_env: dict[str, str] = field(default_factory=dict)
@@ -177,6 +178,27 @@ class Stack:
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
             config=Config(retries={"max_attempts": 1}, read_timeout=30),
+        )
+
+    def codebuild(self) -> Any:
+        return boto3.client(
+            "codebuild",
+            endpoint_url=self.server.url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            config=Config(retries={"max_attempts": 1}, read_timeout=30),
+        )
+
+    def aws(self, service: str) -> Any:
+        """A client of moto's SSM or Secrets Manager, as the builds resolve them."""
+        assert self.aws_url is not None
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_url,
+            region_name=REGION,
+            aws_access_key_id=MOTO_KEY,
+            aws_secret_access_key=MOTO_SECRET,
         )
 
     def s3(self) -> Any:
@@ -424,12 +446,26 @@ def _tuned(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def secret_stores_env(url: str) -> dict[str, str]:
+    """Point builds' parameter-store and secrets-manager lookups at moto."""
+    return {
+        "AWS_ENDPOINT_URL_SSM": url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": url,
+        "AWS_ACCESS_KEY_ID": MOTO_KEY,
+        "AWS_SECRET_ACCESS_KEY": MOTO_SECRET,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
 @contextmanager
 def embedded_stack(root: Path) -> Iterator[Stack]:
     data_dir = root / "data"
-    env = _tuned(server_env(data_dir, None, STAGELINE_WORKERS="8"))
-    with running_server(data_dir, env=env) as server:
-        yield Stack("embedded", root, server)
+    with moto_s3_server() as aws_url:
+        env = _tuned(
+            server_env(data_dir, None, STAGELINE_WORKERS="8", **secret_stores_env(aws_url))
+        )
+        with running_server(data_dir, env=env) as server:
+            yield Stack("embedded", root, server, aws_url=aws_url)
 
 
 @contextmanager
@@ -444,6 +480,7 @@ def production_stack(root: Path) -> Iterator[Stack]:
             "STAGELINE_BROKER_URL": broker.url,
             "STAGELINE_ARTIFACT_STORE": "s3",
             **s3_env(s3_url),
+            **secret_stores_env(s3_url),
         }
         data_dir = root / "serve"
         serve_env = _tuned(server_env(data_dir, database_url, **shared))
@@ -453,7 +490,7 @@ def production_stack(root: Path) -> Iterator[Stack]:
                 data_dir, database_url, **shared, STAGELINE_WORKERS="4", STAGELINE_LOG_LEVEL="info"
             )
         )
-        stack = Stack("production", root, server, s3_url, database_url, broker, worker_env)
+        stack = Stack("production", root, server, s3_url, s3_url, database_url, broker, worker_env)
 
         def stop_workers() -> None:
             for worker in stack.workers:

@@ -4,7 +4,9 @@ Each pass (every process that runs actions runs one; passes are safe to overlap)
 - fails actions past their timeout (fencing out any worker still running them), approvals
   included;
 - re-dispatches actions whose lease expired (the worker died or lost its heartbeat), whose
-  message was never claimed within a lease (the broker lost it), or whose continuation is due.
+  message was never claimed within a lease (the broker lost it), or whose continuation is due;
+- does the same for standalone builds (StartBuild), and ends FAULT the pipeline builds whose
+  action attempt is over or lost its worker.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
 from stageline.domain.status import ActionStatus
 from stageline.persistence.db import Database
-from stageline.persistence.models import ActionExecution
+from stageline.persistence.models import ActionExecution, Build
+from stageline.services.build_runner import orphaned_pipeline_builds, unheld_build
 from stageline.services.orchestrator import ExecutionSettings, Orchestrator
 from stageline.services.ports import Clock, Dispatcher, utcnow
 from stageline.services.runner import unheld
@@ -29,6 +33,8 @@ log = logging.getLogger("stageline.reconciler")
 class PassResult:
     timed_out: int = 0
     redispatched: int = 0
+    builds_redispatched: int = 0
+    builds_orphaned: int = 0
 
 
 class Reconciler:
@@ -52,7 +58,48 @@ class Reconciler:
             result.redispatched = self._redispatch_lost()
         except Exception:
             log.exception("re-dispatching lost work failed")
+        try:
+            result.builds_redispatched = self._redispatch_lost_builds()
+            result.builds_orphaned = self._end_orphaned_builds()
+        except Exception:
+            log.exception("reconciling builds failed")
         return result
+
+    def _redispatch_lost_builds(self) -> int:
+        now = self.clock()
+        grace = Orchestrator.lease_for(self.settings)
+        with self.db.unit_of_work() as uow:
+            ids = list(
+                uow.session.scalars(
+                    update(Build)
+                    .where(
+                        unheld_build(now),
+                        or_(Build.dispatched_at.is_(None), Build.dispatched_at < now - grace),
+                    )
+                    .values(dispatched_at=now)
+                    .returning(Build.build_id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            for build_id in ids:
+                uow.after_commit(lambda b=build_id: self.dispatcher.dispatch_build(b))  # type: ignore[misc]
+        if ids:
+            log.info("re-dispatched %d lost build(s)", len(ids))
+        return len(ids)
+
+    def _end_orphaned_builds(self) -> int:
+        now = self.clock()
+        with self.db.unit_of_work() as uow:
+            ended = uow.session.execute(
+                update(Build)
+                .where(orphaned_pipeline_builds(now), Build.started_at < now - timedelta(seconds=5))
+                .values(status="FAULT", current_phase="COMPLETED", ended_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            count = int(ended.rowcount)  # type: ignore[attr-defined]
+        if count:
+            log.info("ended %d pipeline build(s) whose action attempt is gone", count)
+        return count
 
     def _timed_out(self) -> list[int]:
         with self.db.unit_of_work(write=False) as uow:
