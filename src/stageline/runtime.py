@@ -121,6 +121,8 @@ class Runtime:
     def close(self) -> None:
         if self.runner is not None:
             self.runner.stop()
+        if self.build_runner is not None:
+            self.build_runner.stop()
         for part in reversed(self._background):
             part.stop() if hasattr(part, "stop") else part.close()
         self._background.clear()

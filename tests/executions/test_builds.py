@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from tests.executions.builds import (
     build_log,
@@ -24,7 +29,7 @@ from tests.executions.builds import (
     zip_of,
 )
 from tests.executions.stack import Stack
-from tests.support.servers import SECRET_ACCESS_KEY
+from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 PYTHON_PROJECT = {
     "calc.py": "def add(a, b):\n    return a + b\n",
@@ -443,3 +448,106 @@ def test_a_missing_source_object_fails_clearly(stack: Stack) -> None:
     assert build["buildStatus"] == "FAILED"
     context = next(p for p in build["phases"] if p["phaseType"] == "DOWNLOAD_SOURCE")["contexts"][0]
     assert "absent.zip" in context["message"]
+
+
+@pytest.mark.production_only
+@pytest.mark.timeout(8 * 60)
+def test_a_build_timeout_kills_the_whole_process_tree(stack: Stack) -> None:
+    """CodeBuild's shortest timeout is 5 minutes (the model's minimum), so this test waits
+    that long, once, on the production stack; the engine's own tests cover short timeouts."""
+    name = unique("timeout")
+    create_project(stack, name, timeoutInMinutes=5)
+    shared = Path(tempfile.mkdtemp(prefix="stageline-timeout-"))
+    shared.chmod(0o777)  # the build user writes its children's pids here
+    marker = shared / "pids"
+    # The shell's pid (it then becomes `sleep`) and its child's, both written by the command
+    # that starts them: `$!` does not carry from one command to the next, as on CodeBuild.
+    spec = buildspec(
+        f"""
+version: 0.2
+phases:
+  build:
+    commands:
+      - sh -c 'sleep 900 & echo $! >> {marker}; echo $$ >> {marker}; exec sleep 900' &
+      - sleep 900
+"""
+    )
+    build_id = start_build(stack, name, buildspecOverride=spec)
+    stack.wait_for(
+        "the children to start",
+        lambda: marker.exists() and len(marker.read_text().split()) == 2,
+        timeout=60,
+    )
+    build = wait_build(stack, build_id, timeout=5 * 60 + 90)
+    assert build["buildStatus"] == "TIMED_OUT", build_log(stack, build_id)
+    assert phases(build)["BUILD"] == "TIMED_OUT"
+    pids = [int(p) for p in marker.read_text().split()]
+    assert len(pids) == 2
+    for pid in pids:
+        assert not alive(pid), f"process {pid} outlived its build"
+
+
+def alive(pid: int) -> bool:
+    """Running, that is: gone, or a zombie waiting for its parent to reap it, is not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_stageline_logs_follows_a_build(stack: Stack) -> None:
+    name = unique("follow")
+    create_project(stack, name)
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo first-line\n      - sleep 2\n      - echo last-line\n"
+    build_id = start_build(stack, name, buildspecOverride=spec)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+    }
+
+    def logs(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "stageline.cli", "logs", *args]
+        return subprocess.run(
+            [*command, "--endpoint-url", stack.server.url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    started = time.monotonic()
+    done = logs("--build", build_id, "--follow")
+    assert done.returncode == 0, done.stderr
+    assert "first-line" in done.stdout and "last-line" in done.stdout
+    assert time.monotonic() - started >= 1.5  # it waited for the build, not just printed
+    assert get_build(stack, build_id)["buildComplete"]
+    unknown = logs("--build", f"{name}:nope")
+    assert unknown.returncode != 0 and "ResourceNotFoundException" in unknown.stderr
+
+
+@pytest.mark.production_only
+def test_a_build_whose_worker_dies_ends_fault_and_is_not_run_twice(stack: Stack) -> None:
+    name = unique("lost")
+    create_project(stack, name)
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo running-$CODEBUILD_BUILD_NUMBER\n      - sleep 300\n"
+    build_id = start_build(stack, name, buildspecOverride=spec)
+    stack.wait_for(
+        "the build to run", lambda: get_build(stack, build_id)["currentPhase"] == "BUILD"
+    )
+    assert stack.database_url is not None
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT worker_id FROM builds WHERE build_id = %s", (build_id,)
+        ).fetchone()
+    assert row is not None and row[0]
+    pid = int(str(row[0]).rsplit(":", 1)[1])
+    index = next(i for i, w in enumerate(stack.workers) if w.pid == pid)
+    stack.kill_worker(index)
+    try:
+        build = wait_build(stack, build_id, timeout=60)
+        assert build["buildStatus"] == "FAULT"
+        assert build_log(stack, build_id).count("running-1") == 1  # not run a second time
+    finally:
+        stack.start_worker()

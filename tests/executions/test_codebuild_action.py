@@ -14,6 +14,7 @@ from tests.executions.builds import (
     get_build,
     phases,
     unique,
+    wait_build,
 )
 from tests.executions.declarations import ARTIFACT_BUCKET, commands, pipeline, s3_source, stage
 from tests.executions.stack import Stack
@@ -243,3 +244,29 @@ def test_configuration_errors_fail_the_action_clearly(stack: Stack) -> None:
     assert "Project cannot be found" in errors["Missing"]["message"]
     assert "not valid JSON" in errors["BadVars"]["message"]
     assert {e["code"] for e in errors.values()} == {"ConfigurationError"}
+
+
+def test_a_standalone_build_takes_a_pipeline_artifact_as_its_source(stack: Stack) -> None:
+    bucket, name = unique("cbart"), unique("cbart")
+    stack.put_source(bucket, "app.zip", {"version.txt": "7.0"})
+    declaration = pipeline(
+        name, stage("Source", s3_source(bucket)), stage("Hold", commands("Noop", ["true"]))
+    )
+    execution_id = stack.create_pipeline(declaration)
+    stack.wait(name, execution_id)
+    source = build_action(stack, name, execution_id, "Source")
+    location = source["output"]["outputArtifacts"][0]["s3location"]
+
+    project = unique("fromart")
+    create_project(stack, project)
+    spec = 'version: 0.2\nphases:\n  build:\n    commands:\n      - echo "version $(cat version.txt)"\n'
+    cb = stack.codebuild()
+    build_id = cb.start_build(
+        projectName=project,
+        sourceTypeOverride="S3",
+        sourceLocationOverride=f"{location['bucket']}/{location['key']}",
+        buildspecOverride=spec,
+    )["build"]["id"]
+    build = wait_build(stack, build_id)
+    assert build["buildStatus"] == "SUCCEEDED"
+    assert "version 7.0" in build_log(stack, build_id)

@@ -9,10 +9,9 @@ pack_directory / select_files
     to the base (just the file name with discard_paths; two files with one name is a ValueError).
     A symlink to a file inside `root` is packed as that file's content; a symlink pointing
     outside `root`, a dangling one, a symlink to a directory and anything not a regular file are
-    skipped silently. The zip is deterministic: entries sorted by name, timestamps 1980-01-01,
-    modes 0644 or 0755 (any executable bit), no directory entries. It is written to a temp file
-    and renamed onto `dest`. select_files answers the same selection without zipping (for test
-    report files and build caches).
+    skipped silently. The zip is deterministic (sorted entries, timestamps 1980-01-01, modes
+    0644 or 0755, no directory entries), written to a temp file and renamed onto `dest`.
+    select_files answers the same selection without zipping (test reports, build caches).
 
 extract_zip
     Checks every entry before writing anything, raising UnsafeArchive for absolute names, drive
@@ -20,10 +19,9 @@ extract_zip
     unknown compression, more than max_files entries, or declared sizes summing over max_bytes.
     While streaming it counts the bytes really written and stops at max_bytes (or when an entry
     outgrows its declared size), so a lying header cannot get past the limit. Nothing is written
-    outside `dest` (a pre-existing symlink or file in the way is refused too). On failure the
-    files and directories this call created are removed again. A corrupt archive (bad CRC,
-    truncated data, not a zip) also raises UnsafeArchive. The executable bit is kept from the
-    entry's Unix mode; files get 0755 or 0644.
+    outside `dest` (a pre-existing symlink or file in the way is refused too). On failure what
+    this call created is removed again. A corrupt archive (bad CRC, truncated data, not a zip)
+    also raises UnsafeArchive. Files get 0755 (any executable bit in the entry) or 0644.
 """
 
 from __future__ import annotations
@@ -179,11 +177,7 @@ def _class_end(segment: str, start: int) -> int:
 
 
 def _select(
-    root_real: Path,
-    base: Path,
-    patterns: Sequence[str],
-    exclude: Sequence[str],
-    dest: Path | None,
+    root_real: Path, base: Path, patterns: Sequence[str], exclude: Sequence[str], dest: Path | None
 ) -> list[_Candidate]:
     include = _matcher(patterns, base, "pattern")
     excluded = _matcher(exclude, base, "exclude pattern")

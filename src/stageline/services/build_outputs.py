@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stageline.artifacts.base import ObjectNotFound, ObjectRef, ObjectStore
-from stageline.artifacts.zips import extract_zip, pack_directory
+from stageline.artifacts.zips import pack_directory, select_files
 from stageline.builds import sandbox
 from stageline.builds.cache import pack_cache, unpack_cache
 from stageline.builds.model import ArtifactSpec, BuildSpec, LogSink
@@ -86,17 +86,28 @@ def _upload(
     src: Path,
     log: LogSink,
 ) -> dict[str, Any]:
+    a = artifact
     with tempfile.TemporaryDirectory(prefix="stageline-out-") as tmp:
         archive = Path(tmp) / "artifact.zip"
         try:
             count = pack_directory(
                 src,
                 archive,
-                patterns=artifact.files,
-                base_directory=artifact.base_directory,
-                discard_paths=artifact.discard_paths,
-                exclude=artifact.exclude_paths,
+                patterns=a.files,
+                base_directory=a.base_directory,
+                discard_paths=a.discard_paths,
+                exclude=a.exclude_paths,
             )
+            if target.packaging == "NONE":  # the files themselves, under the key
+                chosen = select_files(
+                    src,
+                    patterns=a.files,
+                    base_directory=a.base_directory,
+                    discard_paths=a.discard_paths,
+                    exclude=a.exclude_paths,
+                )
+                for item in chosen:
+                    store.put_file(ref.bucket, f"{ref.key}/{item.name}", item.path)
         except ValueError as exc:
             raise BuildFailure("CLIENT_ERROR", f"artifacts: {exc}") from None
         if count == 0:
@@ -105,9 +116,7 @@ def _upload(
                 f"no matching artifact paths found (files: {', '.join(artifact.files)})",
             )
         data = archive.read_bytes()
-        if target.packaging == "NONE":
-            _upload_files(store, archive, Path(tmp) / "files", ref)
-        else:
+        if target.packaging != "NONE":
             store.put_file(ref.bucket, ref.key, archive, headers={"ContentType": "application/zip"})
     where = target.identifier or "primary"
     say(log, f"Uploaded {count} files of artifact {where} to s3://{ref.bucket}/{ref.key}")
@@ -116,13 +125,6 @@ def _upload(
         "sha256sum": hashlib.sha256(data).hexdigest(),
         "md5sum": hashlib.md5(data, usedforsecurity=False).hexdigest(),
     }
-
-
-def _upload_files(store: ObjectStore, archive: Path, unpacked: Path, ref: ObjectRef) -> None:
-    """packaging NONE: the selected files one by one under the key (zip used to select)."""
-    extract_zip(archive, unpacked)
-    for path in sorted(p for p in unpacked.rglob("*") if p.is_file()):
-        store.put_file(ref.bucket, f"{ref.key}/{path.relative_to(unpacked).as_posix()}", path)
 
 
 def _home(workspace: Path) -> Path:

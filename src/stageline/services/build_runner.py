@@ -47,37 +47,58 @@ class BuildRunner:
         self.db, self.execution, self.clock = db, execution, clock
         self.lease = timedelta(seconds=lease_seconds)
         self.worker_id = worker_id
+        self._running: dict[int, threading.Event] = {}
+        self._stopping = threading.Event()
 
     def run(self, build_id: str) -> bool:
         """Run a standalone build if its lease can be taken; False when there was nothing to do."""
+        if self._stopping.is_set():
+            return False
         row = self._claim(build_id)
         if row is None:
             return False
         sink = DbLogSink.for_build(self.db, row.pk, self.clock)
         if row.lease_token > 1 or row.stop_requested:
-            reason = "STOPPED" if row.stop_requested else "FAULT"
-            say(
-                sink,
-                "Build stopped before it started"
-                if row.stop_requested
-                else ("The worker running this build was lost; the build is not run twice"),
-            )
-            self.record(
-                row.pk, BuildResult(reason, "worker lost", phases=row.phases), row.lease_token
-            )
-            sink.flush()
+            self._end_unstarted(row, sink)
             return True
         job = job_of(row)
         beat = _Heartbeat(self, row.pk, row.lease_token, sink)
+        self._running[row.pk] = beat.stopped
         beat.start()
         try:
             say(sink, f"Running on worker {self.worker_id}")
             result = self._execute(job, sink, beat.stopped.is_set)
+            if self._stopping.is_set():
+                say(sink, "The worker shut down: the build was stopped")
             sink.flush()
             self.record(row.pk, result, row.lease_token)
         finally:
             beat.stop()
+            self._running.pop(row.pk, None)
         return True
+
+    def stop(self) -> None:
+        """Process shutdown: stop running builds (their process groups are killed) and record
+        them STOPPED — a build is not handed back to run a second time."""
+        self._stopping.set()
+        for stopped in list(self._running.values()):
+            stopped.set()
+        deadline = time.monotonic() + 15
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _end_unstarted(self, row: Build, sink: DbLogSink) -> None:
+        """Stopped before a worker took it, or taken before by a worker that died."""
+        if row.stop_requested:
+            say(sink, "Build stopped before it started")
+            result = BuildResult("STOPPED", "stopped before it started", phases=row.phases)
+        else:
+            say(sink, "The worker running this build was lost; a build is not run twice")
+            result = BuildResult(
+                "FAULT", "the worker running the build was lost", phases=row.phases
+            )
+        sink.flush()
+        self.record(row.pk, result, row.lease_token)
 
     def _execute(
         self, job: BuildJob, sink: DbLogSink, cancelled: Callable[[], bool]
