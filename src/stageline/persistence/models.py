@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from stageline.persistence.types import UTCDateTime
@@ -139,6 +148,8 @@ class ActionExecution(Base):
     timeout_at: Mapped[datetime] = mapped_column(UTCDateTime())
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     approval_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Waits on a job worker, a third party or a Lambda function (a `jobs` row), not on ours.
+    awaits_job: Mapped[bool] = mapped_column(default=False, server_default=false())
     continuation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     output_artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -271,3 +282,57 @@ class BuildReport(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     test_cases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomActionType(Base):
+    """A custom action type (CreateCustomActionType; UpdateActionType). Deleting one keeps the
+    row (deleted_at): AWS never lets a deleted category/provider/version come back."""
+
+    __tablename__ = "custom_action_types"
+    __table_args__ = (UniqueConstraint("category", "owner", "provider", "version"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(35))
+    version: Mapped[str] = mapped_column(String(9))
+    # ActionTypeDeclaration-shaped: description, executor, properties, artifact details, urls,
+    # plus the legacy settings and configurationProperties as CreateCustomActionType gave them.
+    declaration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Job(Base):
+    """A job of the CodePipeline job protocol: one per attempt of a custom, third-party or
+    Lambda action (and one more per continuation). Claimed by PollForJobs with a conditional
+    UPDATE, so one worker gets it."""
+
+    __tablename__ = "jobs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), unique=True)
+    action_pk: Mapped[int] = mapped_column(
+        ForeignKey("action_executions.pk", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # job | third_party | lambda
+    category: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(35))
+    version: Mapped[str] = mapped_column(String(9))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    nonce: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    client_token: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    query: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # queryable properties
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # JobData, without credentials
+    # Temporary credentials for the artifact endpoint, scoped to this job's artifacts.
+    access_key_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    secret_access_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    session_token: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    credentials_expire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -275,11 +275,12 @@ class ActionRunner:
 
 
 def unheld(now: datetime) -> ColumnElement[bool]:
-    """An attempt a worker may take: still running, not an approval, and no live lease. The
-    claim and the reconciler share this one definition of "nobody holds it"."""
+    """An attempt a worker may take: still running, not an approval, not waiting on a job, and
+    no live lease. The claim and the reconciler share this one definition of "nobody holds it"."""
     return and_(
         ActionExecution.status == ActionStatus.IN_PROGRESS,
         ActionExecution.approval_token.is_(None),
+        ActionExecution.awaits_job.is_(False),
         or_(ActionExecution.lease_expires_at.is_(None), ActionExecution.lease_expires_at < now),
     )
 
