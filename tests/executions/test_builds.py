@@ -533,9 +533,7 @@ def test_a_build_whose_worker_dies_ends_fault_and_is_not_run_twice(stack: Stack)
     create_project(stack, name)
     spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo running-$CODEBUILD_BUILD_NUMBER\n      - sleep 300\n"
     build_id = start_build(stack, name, buildspecOverride=spec)
-    stack.wait_for(
-        "the build to run", lambda: get_build(stack, build_id)["currentPhase"] == "BUILD"
-    )
+    stack.wait_for("the build to run", lambda: "running-1" in build_log(stack, build_id))
     assert stack.database_url is not None
     with psycopg.connect(stack.database_url) as conn:
         row = conn.execute(
