@@ -1,4 +1,4 @@
-"""The `stageline` command: serve, db upgrade/downgrade, --version."""
+"""The `stageline` command: serve, db upgrade/downgrade, worker, logs, job-worker, --version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from stageline import __version__, cli_logs
+from stageline import __version__, cli_logs, job_worker
 from stageline.settings import Settings
 
 
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     cli_logs.add_parser(sub, lambda args: cli_logs.cmd_logs(args, _settings(args)))
+    job_worker.add_parser(sub)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
