@@ -234,6 +234,22 @@ def test_arguments_become_options() -> None:
     assert options.once and options.poll_interval == 0.5
 
 
+def test_the_program_is_resolved_where_the_worker_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["job-worker", "--category", "Build", "--provider", "T", "--version", "1", "--"]
+    script = tmp_path / "build.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert options_from(parse(*base, "./build.sh", "x")).command == [str(script), "x"]
+    assert options_from(parse(*base, "sh", "-c", "true")).command[0] == "sh"
+    with pytest.raises(SystemExit, match="not an executable file"):
+        options_from(parse(*base, "./missing.sh"))
+    with pytest.raises(SystemExit, match="command not found"):
+        options_from(parse(*base, "no-such-program-4711"))
+
+
 def test_a_command_is_required_and_query_must_be_key_value(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

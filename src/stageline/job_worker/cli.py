@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -104,6 +106,7 @@ def options_from(args: argparse.Namespace) -> Options:
         argv = argv[1:]
     if not argv:
         raise SystemExit("stageline job-worker: give the command to run after `--`")
+    argv[0] = resolve_program(argv[0])
     return Options(
         category=args.category,
         provider=args.provider,
@@ -119,6 +122,20 @@ def options_from(args: argparse.Namespace) -> Options:
         workspace_dir=args.workspace_dir,
         stop_grace=args.stop_grace,
     )
+
+
+def resolve_program(program: str) -> str:
+    """The command runs in each job's workspace: a relative path (./build.sh) means the
+    directory the worker started in, so it is made absolute here; a bare name is looked up on
+    PATH now, so a typo is an error at start rather than a failed job."""
+    if "/" in program:
+        path = os.path.abspath(program)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise SystemExit(f"stageline job-worker: {program} is not an executable file")
+        return path
+    if shutil.which(program) is None:
+        raise SystemExit(f"stageline job-worker: {program}: command not found on PATH")
+    return program
 
 
 def cmd_job_worker(args: argparse.Namespace) -> int:

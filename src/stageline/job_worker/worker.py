@@ -213,7 +213,7 @@ class JobWorker:
             self.interrupted = True
             return failed("JobFailed", self.stopped("before the command started"), job_id)
         secrets = self.secrets(data)
-        self.say(f"job {job_id}: running {shlex.join(self.options.command)} in {cwd}")
+        self.say(f"job {job_id}: running the command in {cwd}")
         outcome = command.run(
             self.options.command,
             cwd=cwd,
