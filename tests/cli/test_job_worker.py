@@ -398,6 +398,20 @@ def test_inputs_are_extracted_and_outputs_zipped_and_uploaded(s3_url: str, tmp_p
         assert archive.namelist() == []
 
 
+def test_outputs_honour_a_kms_encryption_key(s3_url: str, tmp_path: Path) -> None:
+    s3 = job_s3(s3_url)
+    s3.create_bucket(Bucket="artifacts-k")
+    workspace = Workspace.create(tmp_path, "job-k")
+    outputs = [located("Out", "artifacts-k", "p/Out/1")]
+    prepare_outputs(outputs, workspace)
+    (workspace.output_dir / "Out" / "a.txt").write_text("a")
+    key = {"id": "arn:aws:kms:us-east-1:000000000000:key/abc", "type": "KMS"}
+    upload_outputs(s3, outputs, workspace, key)
+    head = s3.head_object(Bucket="artifacts-k", Key="p/Out/1")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith("key/abc")
+
+
 def test_an_action_without_inputs_works_in_the_input_root(s3_url: str, tmp_path: Path) -> None:
     workspace = Workspace.create(tmp_path, "job-2")
     assert download_inputs(job_s3(s3_url), [], workspace) == workspace.input_dir

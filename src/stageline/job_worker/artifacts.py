@@ -167,9 +167,18 @@ def prepare_outputs(artifacts: list[dict[str, Any]], workspace: Workspace) -> No
         (workspace.output_dir / name).mkdir(exist_ok=True)
 
 
-def upload_outputs(s3: Any, artifacts: list[dict[str, Any]], workspace: Workspace) -> list[str]:
-    """Zip each output directory and put it at its location; returns a line per artifact."""
+def upload_outputs(
+    s3: Any,
+    artifacts: list[dict[str, Any]],
+    workspace: Workspace,
+    encryption_key: dict[str, Any] | None = None,
+) -> list[str]:
+    """Zip each output directory and put it at its location; returns a line per artifact.
+    A KMS `encryptionKey` in the job's data (AWS artifact stores) encrypts them with it."""
     endpoint = str(s3.meta.endpoint_url)
+    extra: dict[str, str] = {}
+    if encryption_key and encryption_key.get("type") == "KMS" and encryption_key.get("id"):
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": str(encryption_key["id"])}
     done = []
     for artifact in artifacts:
         name, bucket, key = _where(artifact)
@@ -187,6 +196,7 @@ def upload_outputs(s3: Any, artifacts: list[dict[str, Any]], workspace: Workspac
                     Body=body,
                     ContentLength=os.path.getsize(archive),
                     ContentType="application/zip",
+                    **extra,
                 )
         except (ClientError, BotoCoreError, OSError) as exc:
             raise ArtifactError(

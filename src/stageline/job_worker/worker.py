@@ -230,10 +230,15 @@ class JobWorker:
             return failed("JobFailed", failure_message(message, outcome.tail), job_id)
         if not outcome.succeeded:
             return failed("JobFailed", failure_message(outcome.describe(), outcome.tail), job_id)
-        return self.finish(job_id, outputs, workspace, s3)
+        return self.finish(job_id, outputs, workspace, s3, data.get("encryptionKey"))
 
     def finish(
-        self, job_id: str, outputs: list[dict[str, Any]], workspace: Workspace, s3: Any
+        self,
+        job_id: str,
+        outputs: list[dict[str, Any]],
+        workspace: Workspace,
+        s3: Any,
+        encryption_key: dict[str, Any] | None,
     ) -> Result:
         try:
             token = read_token(workspace.token_file)
@@ -252,7 +257,7 @@ class JobWorker:
                 {"jobId": job_id, "continuationToken": token, "executionDetails": details}
             )
         try:
-            uploaded = upload_outputs(s3, outputs, workspace)
+            uploaded = upload_outputs(s3, outputs, workspace, encryption_key)
         except ArtifactError as exc:
             return failed("JobFailed", f"Stageline job worker: {exc}", job_id)
         for line in uploaded:
