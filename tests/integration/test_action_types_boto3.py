@@ -1,13 +1,17 @@
-"""ListActionTypes and GetActionType through boto3."""
+"""ListActionTypes and GetActionType through boto3: the built-in catalogue, and custom types
+beside it (tests/integration/test_custom_action_types.py covers those in depth)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from stageline.domain.action_types import BUILTIN_ACTION_TYPES, ActionTypeId, find_builtin
 
 TypeKey = tuple[str, str, str, str]
 
@@ -47,8 +51,21 @@ def test_list_action_types_has_no_duplicates_and_the_paginator_agrees(cp: Any) -
     assert [key_of(t["id"]) for t in all_types(cp)] == keys
 
 
-@pytest.mark.parametrize("owner", ["AWS", "ThirdParty"])
+def create_custom_type(cp: Any) -> TypeKey:
+    provider = f"P{uuid.uuid4().hex[:12]}"
+    cp.create_custom_action_type(
+        category="Deploy",
+        provider=provider,
+        version="1",
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+    )
+    return ("Deploy", "Custom", provider, "1")
+
+
+@pytest.mark.parametrize("owner", ["AWS", "ThirdParty", "Custom"])
 def test_the_owner_filter_keeps_only_that_owner(cp: Any, owner: str) -> None:
+    create_custom_type(cp)
     everything = all_types(cp)
 
     filtered = all_types(cp, actionOwnerFilter=owner)
@@ -63,8 +80,15 @@ def test_the_owner_filter_finds_github_v1_under_third_party(cp: Any) -> None:
     assert ("Source", "ThirdParty", "GitHub", "1") in keys
 
 
-def test_no_custom_action_types_exist_yet(cp: Any) -> None:
-    assert all_types(cp, actionOwnerFilter="Custom") == []
+def test_custom_types_follow_the_built_in_ones(cp: Any) -> None:
+    custom = create_custom_type(cp)
+
+    keys = [key_of(t["id"]) for t in all_types(cp)]
+
+    assert custom in keys
+    builtin = [i for i, k in enumerate(keys) if find_builtin(ActionTypeId(*k)) is not None]
+    assert builtin == list(range(len(BUILTIN_ACTION_TYPES)))
+    assert keys.index(custom) > builtin[-1]
 
 
 def test_get_action_type_codebuild(cp: Any) -> None:
@@ -93,8 +117,11 @@ def test_get_action_type_marks_secrets_as_no_echo(cp: Any) -> None:
 
 
 def test_get_action_type_agrees_with_the_listing(cp: Any) -> None:
+    # GetActionType's owner is "AWS|ThirdParty" in AWS's model: custom types are not its own.
     for listed in all_types(cp):
         category, owner, provider, version = key_of(listed["id"])
+        if owner == "Custom":
+            continue
         got = cp.get_action_type(
             category=category, owner=owner, provider=provider, version=version
         )["actionType"]
@@ -163,8 +190,24 @@ def forged(position: Any, kind: str = "action-types") -> str:
         forged({"offset": True}),
         forged({"offset": 1.5}),
         forged({"name": "x"}, kind="pipelines"),
+        forged({"after": -1}),
+        forged({"after": "1"}),
+        forged({"offset": None}),
+        forged({"offset": 1, "extra": 2}),
     ],
-    ids=["garbage", "text", "list", "negative", "bool", "float", "other-listing"],
+    ids=[
+        "garbage",
+        "text",
+        "list",
+        "negative",
+        "bool",
+        "float",
+        "other-listing",
+        "negative-after",
+        "text-after",
+        "null-offset",
+        "extra-member",
+    ],
 )
 def test_list_action_types_refuses_a_token_it_did_not_make(cp: Any, token: str) -> None:
     with pytest.raises(ClientError) as info:

@@ -18,6 +18,11 @@ from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureSh
 from tests.executions.declarations import approval, commands, s3_source, stage, unique
 from tests.executions.declarations import pipeline as execution_pipeline
 from tests.executions.stack import zip_bytes
+from tests.integration.test_custom_action_types import (
+    definition,
+    integration_declaration,
+    third_party,
+)
 from tests.integration.test_protocol_errors import signed_post
 from tests.support.pipelines import codebuild, two_stage
 from tests.support.servers import Server
@@ -33,8 +38,10 @@ MODEL: ServiceModel = botocore.session.get_session().get_service_model("codepipe
 
 def _python_regex(pattern: str) -> str:
     """Java's Unicode classes (CodeBuild's tag patterns) spelled as Python's re knows them."""
-    return pattern.replace("\\p{L}", "a-zA-Z\\u00c0-\\uffff").replace("\\p{Z}", " ").replace(
-        "\\p{N}", "0-9"
+    return (
+        pattern.replace("\\p{L}", "a-zA-Z\\u00c0-\\uffff")
+        .replace("\\p{Z}", " ")
+        .replace("\\p{N}", "0-9")
     )
 
 
@@ -265,6 +272,8 @@ def lists_tags(server: Server) -> list[dict[str, Any]]:
 
 
 def lists_action_types(server: Server) -> list[dict[str, Any]]:
+    call(server, "CreateCustomActionType", definition())
+    third_party(server)
     filters: list[dict[str, Any]] = [
         {},
         *({"actionOwnerFilter": o} for o in ("AWS", "ThirdParty", "Custom")),
@@ -273,8 +282,37 @@ def lists_action_types(server: Server) -> list[dict[str, Any]]:
 
 
 def gets_action_types(server: Server) -> list[dict[str, Any]]:
+    third_party(server)
     listed = call(server, "ListActionTypes", {})["actionTypes"]
-    return [call(server, "GetActionType", t["id"]) for t in listed]
+    # GetActionType's owner is "AWS|ThirdParty": custom types are read through the listing.
+    return [call(server, "GetActionType", t["id"]) for t in listed if t["id"]["owner"] != "Custom"]
+
+
+def creates_custom_action_types(server: Server) -> list[dict[str, Any]]:
+    given = definition()
+    plain = {
+        **{k: given[k] for k in ("category", "version")},
+        "provider": given["provider"] + "x",
+        "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 0},
+        "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 5},
+    }
+    return [
+        call(server, "CreateCustomActionType", {**given, "tags": [{"key": "a", "value": ""}]}),
+        call(server, "CreateCustomActionType", given),
+        call(server, "CreateCustomActionType", plain),
+    ]
+
+
+def deletes_custom_action_types(server: Server) -> list[dict[str, Any]]:
+    given = definition()
+    call(server, "CreateCustomActionType", given)
+    which = {k: given[k] for k in ("category", "provider", "version")}
+    return [call(server, "DeleteCustomActionType", which) for _ in range(2)]
+
+
+def updates_action_types(server: Server) -> list[dict[str, Any]]:
+    declaration = integration_declaration(third_party(server))
+    return [call(server, "UpdateActionType", {"actionType": declaration})]
 
 
 # --- executions: real runs on the server's in-process executor and folder store ----------------
@@ -482,6 +520,9 @@ SCENARIOS: dict[str, Callable[[Server], list[dict[str, Any]]]] = {
     "ListTagsForResource": lists_tags,
     "ListActionTypes": lists_action_types,
     "GetActionType": gets_action_types,
+    "CreateCustomActionType": creates_custom_action_types,
+    "DeleteCustomActionType": deletes_custom_action_types,
+    "UpdateActionType": updates_action_types,
     "StartPipelineExecution": starts,
     "GetPipelineExecution": gets_executions,
     "ListPipelineExecutions": lists_executions,

@@ -1,8 +1,11 @@
-"""Action types a pipeline may use, shaped for ListActionTypes and GetActionType."""
+"""Action types a pipeline may use, shaped for ListActionTypes and GetActionType: the built-in
+catalogue, then the custom and registered types stored in the database."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from stageline.domain.action_types import (
     BUILTIN_ACTION_TYPES,
@@ -11,7 +14,9 @@ from stageline.domain.action_types import (
     ConfigurationProperty,
     find_builtin,
 )
+from stageline.domain.arns import Arns
 from stageline.domain.errors import ActionTypeNotFoundException, InvalidNextTokenException
+from stageline.services.custom_action_types import CustomActionTypes
 from stageline.services.pagination import decode_token, encode_token
 
 PAGE_SIZE = 100
@@ -98,24 +103,64 @@ def _as_declaration(spec: ActionTypeSpec) -> dict[str, Any]:
 
 
 class ActionTypeService:
+    """The built-in catalogue and the stored (custom and registered) types, together."""
+
+    def __init__(self, session: Session, arns: Arns, *, page_size: int = PAGE_SIZE) -> None:
+        self.stored = CustomActionTypes(session, arns)
+        self.region = arns.region
+        self.page_size = page_size
+
     def list(
-        self, owner: str | None = None, next_token: str | None = None
+        self,
+        owner: str | None = None,
+        next_token: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        position = decode_token("action-types", next_token)
-        start = position.get("offset", 0) if position else 0
-        # Tokens are only base64 JSON: a forged offset must not crash nor skip silently.
-        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-            raise InvalidNextTokenException("The next token is not valid.")
-        specs = [s for s in BUILTIN_ACTION_TYPES if owner is None or s.id.owner == owner]
-        page = specs[start : start + PAGE_SIZE]
-        more = start + PAGE_SIZE < len(specs)
-        token = encode_token("action-types", {"offset": start + PAGE_SIZE}) if more else None
-        return [_as_action_type(s) for s in page], token
+        """Built-in types in catalogue order, then live stored types oldest first. A token
+        holds the position after its page's last type: {"offset": n} in the catalogue or
+        {"after": pk} among stored types, so types created or deleted between pages neither
+        repeat nor skip others. Stored types live in this Region only: a regionFilter naming
+        another Region lists the catalogue alone."""
+        offset, after = _position(next_token)
+        size = self.page_size
+        page: list[tuple[dict[str, int], dict[str, Any]]] = []
+        if after is None:
+            specs = [s for s in BUILTIN_ACTION_TYPES if owner is None or s.id.owner == owner]
+            for index in range(offset, min(len(specs), offset + size + 1)):
+                page.append(({"offset": index + 1}, _as_action_type(specs[index])))
+        if len(page) <= size and region in (None, self.region):
+            stored = self.stored.listed(owner, after or 0, size + 1 - len(page))
+            page += [({"after": pk}, view) for pk, view in stored]
+        token = encode_token("action-types", page[size - 1][0]) if len(page) > size else None
+        return [view for _, view in page[:size]], token
 
     def get(self, category: str, owner: str, provider: str, version: str) -> dict[str, Any]:
-        spec = find_builtin(ActionTypeId(category, owner, provider, version))
-        if spec is None:
+        type_id = ActionTypeId(category, owner, provider, version)
+        spec = find_builtin(type_id)
+        if spec is not None:
+            return _as_declaration(spec)
+        declaration = self.stored.declaration(type_id)
+        if declaration is None:
             raise ActionTypeNotFoundException(
                 f"Action type {category}/{owner}/{provider}/{version} does not exist."
             )
-        return _as_declaration(spec)
+        return declaration
+
+    def update(self, declaration: dict[str, Any]) -> None:
+        self.stored.update(declaration)
+
+
+def _position(next_token: str | None) -> tuple[int, int | None]:
+    """(catalogue offset, stored position) a token names. Tokens are only base64 JSON: a forged
+    position must not crash nor skip silently."""
+    position = decode_token("action-types", next_token) or {}
+    offset, after = position.get("offset", 0), position.get("after")
+    if set(position) - {"offset", "after"} or not _index(offset):
+        raise InvalidNextTokenException("The next token is not valid.")
+    if after is not None and not _index(after):
+        raise InvalidNextTokenException("The next token is not valid.")
+    return offset, after
+
+
+def _index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

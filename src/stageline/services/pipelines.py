@@ -16,9 +16,13 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from stageline.domain.action_types import find_builtin
 from stageline.domain.arns import Arns
 from stageline.domain.capabilities import check_runnable
+from stageline.domain.custom_action_types import (
+    check_queryable_values,
+    mask_secrets,
+    unmask_secrets,
+)
 from stageline.domain.errors import (
     ConcurrentModificationException,
     LimitExceededException,
@@ -28,6 +32,7 @@ from stageline.domain.errors import (
 )
 from stageline.domain.validation import ActionTypeLookup, validate_pipeline
 from stageline.persistence.models import Pipeline, PipelineVersion
+from stageline.services.custom_action_types import ActionTypeCatalog
 from stageline.services.pagination import decode_token, encode_token
 from stageline.services.tags import TagService, check_tags
 
@@ -47,12 +52,17 @@ class PipelineService:
         arns: Arns,
         *,
         clock: Clock = utcnow,
-        lookup: ActionTypeLookup = find_builtin,
+        lookup: ActionTypeLookup | None = None,
     ) -> None:
+        """lookup: the action types definitions may use; by default the built-in ones and the
+        live custom and registered ones. Views mask the values of secret properties, also of
+        types deleted since (or, with a given lookup, of the types it knows)."""
         self.session = session
         self.arns = arns
         self.clock = clock
-        self.lookup = lookup
+        catalog = ActionTypeCatalog(session)
+        self.lookup: ActionTypeLookup = lookup or catalog.live
+        self.known: ActionTypeLookup = lookup or catalog.known
         self.tags = TagService(session)
 
     def _find(self, name: str) -> Pipeline:
@@ -72,6 +82,8 @@ class PipelineService:
     ) -> dict[str, Any]:
         decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
         check_runnable(decl)
+        unmask_secrets(decl, None, self.lookup)
+        check_queryable_values(decl, self.lookup)
         check_tags(tags)
         name = decl["name"]
         if self.exists(name):
@@ -98,7 +110,7 @@ class PipelineService:
             raise PipelineNameInUseException(f"A pipeline named {name} already exists.") from None
         if tags:
             self.tags.tag(self.arns.pipeline(name), tags)
-        return copy.deepcopy(decl)
+        return mask_secrets(copy.deepcopy(decl), self.known)
 
     def get(self, name: str, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The declaration (latest or the given version) and AWS's metadata block.
@@ -119,7 +131,7 @@ class PipelineService:
             "created": row.created_at,
             "updated": row.updated_at,
         }
-        return row.declaration, metadata
+        return mask_secrets(row.declaration, self.known), metadata
 
     def update(self, declaration: dict[str, Any]) -> dict[str, Any]:
         decl = validate_pipeline(declaration, self.lookup, region=self.arns.region)
@@ -132,6 +144,9 @@ class PipelineService:
                 f"Pipeline {pipeline.name} is at version {base}, but this update was made from "
                 f"version {given}. Get the pipeline again and reapply your change."
             )
+        # "****" in a secret property keeps the value the action had (as GetPipeline shows it).
+        unmask_secrets(decl, Declarations(self.session).get(pipeline.id, base), self.lookup)
+        check_queryable_values(decl, self.lookup)
         now = self.clock()
         decl["version"] = base + 1
         bumped = self.session.execute(
@@ -156,7 +171,7 @@ class PipelineService:
         )
         self.session.flush()
         self.session.expire(pipeline)
-        return copy.deepcopy(decl)
+        return mask_secrets(copy.deepcopy(decl), self.known)
 
     def delete(self, name: str) -> None:
         """Deleting a pipeline that does not exist succeeds, as on AWS."""
