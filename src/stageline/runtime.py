@@ -78,6 +78,7 @@ class Runtime:
         from stageline.services.build_execution import BuildExecution, BuildSettings
         from stageline.services.build_runner import BuildRunner
         from stageline.services.codebuild_action import CodeBuildProvider
+        from stageline.services.lambda_action import LambdaProvider
         from stageline.services.runner import ActionRunner
 
         # Builds and commands run as this process's user when it is not root: keep them
@@ -91,6 +92,7 @@ class Runtime:
         )
         self.build_runner = BuildRunner(self.db, execution, s.lease_seconds, worker_id)
         codebuild = CodeBuildProvider(self.db, self.arns, self.build_runner, s.public_url)
+        invoke = LambdaProvider(self.db, s.account_id, s.region)
 
         def providers(type_id: ActionTypeId) -> ActionProvider | None:
             if (
@@ -99,6 +101,8 @@ class Runtime:
                 and type_id.version == "1"
             ):
                 return codebuild
+            if type_id == ActionTypeId("Invoke", "AWS", "Lambda", "1"):
+                return invoke
             return provider_for(type_id)
 
         return ActionRunner(

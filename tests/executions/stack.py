@@ -11,11 +11,13 @@ store, so the same test body runs on both.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -446,11 +448,21 @@ def _tuned(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@functools.cache
+def lambda_socket() -> socket.socket:
+    """The port of the Lambda-compatible endpoint that test_lambda_action.py serves, listening
+    from the first stack on and held for the whole session: no other process can take it, and
+    the test module serves this very socket when it runs."""
+    return socket.create_server(("127.0.0.1", 0))
+
+
 def secret_stores_env(url: str) -> dict[str, str]:
-    """Point builds' parameter-store and secrets-manager lookups at moto."""
+    """Point builds' parameter-store and secrets-manager lookups at moto, and the Lambda invoke
+    action at the tests' Lambda endpoint."""
     return {
         "AWS_ENDPOINT_URL_SSM": url,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": url,
+        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_socket().getsockname()[1]}",
         "AWS_ACCESS_KEY_ID": MOTO_KEY,
         "AWS_SECRET_ACCESS_KEY": MOTO_SECRET,
         "AWS_DEFAULT_REGION": REGION,
