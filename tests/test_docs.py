@@ -13,7 +13,10 @@ from stageline.aws.spec import service_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # The section of docs/compatibility.md that holds each service's operations table.
-SECTIONS = {"codepipeline": "# Compatibility", "codebuild": "## CodeBuild API"}
+SECTIONS = {
+    "codepipeline": "# Compatibility with AWS CodePipeline",
+    "codebuild": "## CodeBuild API",
+}
 HANDLERS = {"codepipeline": codepipeline.HANDLERS, "codebuild": codebuild.HANDLERS}
 
 

@@ -46,6 +46,9 @@ class Runtime:
                 lease_seconds=settings.lease_seconds,
                 action_timeout_minutes=settings.action_timeout_minutes,
                 approval_timeout_minutes=settings.approval_timeout_minutes,
+                job_ack_timeout_seconds=settings.job_ack_timeout_seconds,
+                region=settings.region,
+                account_id=settings.account_id,
             ),
         )
         if role != "tool":

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Threads of the in-process executor (embedded mode) and of each `stageline worker`.
     workers: int = Field(default=4, ge=1)
     reconcile_interval: float = Field(default=1.0, gt=0)
+    # A job worker must acknowledge a job it polled within this time, or the action fails.
+    job_ack_timeout_seconds: float = Field(default=300.0, gt=0)
     # Where users reach this Stageline: links to builds and their logs point here.
     public_url: str = "http://localhost:8080"
     # Builds run in <build_dir>/<build>: outside the data dir, so that the unprivileged build

@@ -49,6 +49,7 @@ from tests.support.servers import (
 )
 
 LEASE_SECONDS = "3"
+JOB_ACK_TIMEOUT_SECONDS = "8"
 TERMINAL = frozenset({"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"})
 LOG_TAIL_LINES = 120
 
@@ -444,7 +445,11 @@ class Stack:
 
 
 def _tuned(env: dict[str, str]) -> dict[str, str]:
-    env.update(STAGELINE_LEASE_SECONDS=LEASE_SECONDS, STAGELINE_RECONCILE_INTERVAL="0.5")
+    env.update(
+        STAGELINE_LEASE_SECONDS=LEASE_SECONDS,
+        STAGELINE_RECONCILE_INTERVAL="0.5",
+        STAGELINE_JOB_ACK_TIMEOUT_SECONDS=JOB_ACK_TIMEOUT_SECONDS,
+    )
     return env
 
 

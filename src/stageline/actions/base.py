@@ -93,7 +93,15 @@ class InProgress:
     check_after_seconds: float = 5.0
 
 
-Outcome = Succeeded | Failed | InProgress
+@dataclass(frozen=True)
+class AwaitingJob:
+    """The attempt now waits on its job (a Lambda function was handed it): no worker holds
+    it until the function reports back through PutJobSuccessResult or PutJobFailureResult."""
+
+    summary: str | None = None
+
+
+Outcome = Succeeded | Failed | InProgress | AwaitingJob
 
 
 class ActionProvider(Protocol):

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from stageline.aws.codepipeline_jobs import HANDLERS as JOB_HANDLERS
 from stageline.aws.codepipeline_runs import HANDLERS as RUN_HANDLERS
 from stageline.aws.router import AwsCall, AwsService, Handler
 from stageline.domain.errors import ResourceNotFoundException
@@ -136,6 +137,7 @@ def update_action_type(rt: Runtime, call: AwsCall) -> Output:
 
 HANDLERS: dict[str, Handler] = {
     **RUN_HANDLERS,
+    **JOB_HANDLERS,
     "CreatePipeline": create_pipeline,
     "GetPipeline": get_pipeline,
     "UpdatePipeline": update_pipeline,

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stageline.domain.action_types import ActionTypeId
+from stageline.domain.custom_action_types import mask_configuration
 from stageline.domain.errors import PipelineExecutionNotFoundException, PipelineNotFoundException
 from stageline.persistence.models import (
     ActionExecution,
@@ -16,6 +18,7 @@ from stageline.persistence.models import (
     PipelineExecution,
     StageExecution,
 )
+from stageline.services.custom_action_types import ActionTypeCatalog
 from stageline.services.pagination import decode_token, encode_token
 from stageline.services.pipelines import Declarations
 
@@ -186,15 +189,20 @@ class ExecutionViews:
             if len(rows) > limit
             else None
         )
-        return [action_detail(a, e) for a, e in rows[:limit]], token
+        catalog = ActionTypeCatalog(self.session)
+        return [action_detail(a, e, catalog) for a, e in rows[:limit]], token
 
 
 def _trigger(execution: PipelineExecution) -> dict[str, Any]:
     return {"triggerType": execution.trigger_type, "triggerDetail": execution.trigger_detail}
 
 
-def action_detail(action: ActionExecution, execution: PipelineExecution) -> dict[str, Any]:
+def action_detail(
+    action: ActionExecution, execution: PipelineExecution, catalog: ActionTypeCatalog
+) -> dict[str, Any]:
     data = action.input
+    # Secret properties (of custom and built-in types) are never shown, as on AWS.
+    spec = catalog.known(ActionTypeId(**data["actionTypeId"])) if data.get("actionTypeId") else None
     return {
         "pipelineExecutionId": execution.execution_id,
         "actionExecutionId": action.action_execution_id,
@@ -207,8 +215,11 @@ def action_detail(action: ActionExecution, execution: PipelineExecution) -> dict
         "status": action.status,
         "input": {
             "actionTypeId": data.get("actionTypeId"),
-            "configuration": data.get("configuration") or None,
-            "resolvedConfiguration": data.get("resolvedConfiguration") or None,
+            "configuration": mask_configuration(data.get("configuration") or {}, spec) or None,
+            "resolvedConfiguration": mask_configuration(
+                data.get("resolvedConfiguration") or {}, spec
+            )
+            or None,
             "roleArn": data.get("roleArn"),
             "region": data.get("region"),
             "inputArtifacts": [a for a in data.get("inputArtifacts", []) if a.get("s3location")],

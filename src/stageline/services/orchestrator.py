@@ -48,6 +48,10 @@ class ExecutionSettings:
     lease_seconds: float = 30.0
     action_timeout_minutes: int = 60
     approval_timeout_minutes: int = 7 * 24 * 60
+    # A job Dispatched to a worker that does not acknowledge it in this time fails its action.
+    job_ack_timeout_seconds: float = 300.0
+    region: str = "us-east-1"  # for the pipeline ARN in job data
+    account_id: str = "000000000000"
 
 
 class Orchestrator:

@@ -6,7 +6,9 @@ Each pass (every process that runs actions runs one; passes are safe to overlap)
 - re-dispatches actions whose lease expired (the worker died or lost its heartbeat), whose
   message was never claimed within a lease (the broker lost it), or whose continuation is due;
 - does the same for standalone builds (StartBuild), and ends FAULT the pipeline builds whose
-  action attempt is over or lost its worker.
+  action attempt is over or lost its worker;
+- fails the actions of jobs polled but never acknowledged, and closes the jobs of actions
+  that ended without them (timed out, stopped): TimedOut or Failed.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from sqlalchemy import or_, select, update
 
 from stageline.domain.status import ActionStatus
 from stageline.persistence.db import Database
-from stageline.persistence.models import ActionExecution, Build
+from stageline.persistence.models import ActionExecution, Build, Job
 from stageline.services.build_runner import orphaned_pipeline_builds, unheld_build
+from stageline.services.jobs import OPEN, JobService
 from stageline.services.orchestrator import ExecutionSettings, Orchestrator
 from stageline.services.ports import Clock, Dispatcher, utcnow
 from stageline.services.runner import unheld
@@ -35,6 +38,8 @@ class PassResult:
     redispatched: int = 0
     builds_redispatched: int = 0
     builds_orphaned: int = 0
+    jobs_expired: int = 0
+    jobs_closed: int = 0
 
 
 class Reconciler:
@@ -59,11 +64,44 @@ class Reconciler:
         except Exception:
             log.exception("re-dispatching lost work failed")
         try:
+            result.jobs_expired = self._expire_jobs()
+            result.jobs_closed = self._close_orphaned_jobs()
+        except Exception:
+            log.exception("reconciling jobs failed")
+        try:
             result.builds_redispatched = self._redispatch_lost_builds()
             result.builds_orphaned = self._end_orphaned_builds()
         except Exception:
             log.exception("reconciling builds failed")
         return result
+
+    def _expire_jobs(self) -> int:
+        deadline = self.clock() - timedelta(seconds=self.settings.job_ack_timeout_seconds)
+        with self.db.unit_of_work(write=False) as uow:
+            overdue = list(
+                uow.session.scalars(
+                    select(Job.pk).where(Job.status == "Dispatched", Job.dispatched_at < deadline)
+                )
+            )
+        expired = 0
+        for pk in overdue:
+            with self.db.unit_of_work() as uow:
+                o = Orchestrator(uow, self.dispatcher, self.settings, self.clock)
+                expired += JobService(o, self.settings.account_id).expire_unacknowledged(
+                    pk, deadline
+                )
+        return expired
+
+    def _close_orphaned_jobs(self) -> int:
+        ended = select(ActionExecution.pk).where(ActionExecution.status != ActionStatus.IN_PROGRESS)
+        with self.db.unit_of_work() as uow:
+            done = uow.session.execute(
+                update(Job)
+                .where(Job.status.in_(OPEN), Job.action_pk.in_(ended.scalar_subquery()))
+                .values(status="TimedOut", ended_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _redispatch_lost_builds(self) -> int:
         now = self.clock()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from stageline.actions.base import (
     ActionContext,
     ActionProvider,
+    AwaitingJob,
     Failed,
     InProgress,
     InputArtifact,
@@ -301,6 +302,11 @@ def _override_continuation(override: dict[str, str]) -> dict[str, Any]:
 
 
 def _apply(o: Orchestrator, row: ActionExecution, outcome: Outcome) -> None:
+    if isinstance(outcome, AwaitingJob):
+        row.awaits_job = True
+        row.summary = outcome.summary or row.summary
+        row.lease_expires_at = None
+        return
     if isinstance(outcome, InProgress):
         row.continuation = dict(outcome.continuation)
         row.summary = outcome.summary or row.summary

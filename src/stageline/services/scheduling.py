@@ -14,6 +14,7 @@ from stageline.domain.planner import run_order
 from stageline.domain.status import ActionStatus
 from stageline.domain.variables import UnresolvedVariable, resolve, resolve_all
 from stageline.persistence.models import ActionExecution, PipelineExecution, StageExecution
+from stageline.services.jobs import JobContext, job_kind, job_timeout_seconds, new_job
 
 if TYPE_CHECKING:
     from stageline.services.orchestrator import Orchestrator
@@ -154,9 +155,31 @@ class ActionScheduler:
             row.external_execution_url = config.get("ExternalEntityLink")
             self.o.new_action(row)
             return row
+        kind = job_kind(action["actionTypeId"])
+        if kind is not None:
+            return self._schedule_job(execution, action, row, kind)
         row.dispatched_at = now
         self.o.new_action(row)
         self.o.after_commit_dispatch(row.action_execution_id)
+        return row
+
+    def _schedule_job(
+        self, execution: PipelineExecution, action: dict[str, Any], row: ActionExecution, kind: str
+    ) -> ActionExecution:
+        """Custom and third-party actions wait on a job worker (no worker of ours holds them);
+        a Lambda action's job is handed to the function by one of our workers."""
+        settings, name = self.o.settings, self.o.declaration(execution)["name"]
+        arn = f"arn:aws:codepipeline:{settings.region}:{settings.account_id}:{name}"
+        row.awaits_job = kind != "lambda"
+        timeout = job_timeout_seconds(self.o.session, row.input["actionTypeId"])
+        if timeout is not None and not action.get("timeoutInMinutes"):
+            row.timeout_at = row.started_at + timedelta(seconds=timeout)
+        self.o.new_action(row)
+        self.o.session.flush()
+        new_job(self.o.session, row, kind, JobContext(name, arn, execution.execution_id), None)
+        if kind == "lambda":
+            row.dispatched_at = row.started_at
+            self.o.after_commit_dispatch(row.action_execution_id)
         return row
 
     def _timeout_minutes(self, action: dict[str, Any]) -> int:
