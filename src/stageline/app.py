@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from stageline import __version__
-from stageline.aws import codebuild, codepipeline
+from stageline.aws import codebuild, codepipeline, s3_artifacts
 from stageline.aws.router import build_router
 from stageline.domain.errors import ServiceError
 from stageline.rest import builds as rest_builds
@@ -73,4 +73,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(rest_executions.router)
     app.include_router(rest_logs.router)
     app.include_router(rest_builds.router)
+    # Job workers' S3 calls (SigV4 scope service `s3`) go to the artifact endpoint, whatever
+    # their path; everything else reaches the routes above.
+    app.add_middleware(s3_artifacts.S3Dispatch, s3=s3_artifacts.build_app(runtime))
     return app

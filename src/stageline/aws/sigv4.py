@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache, partial
@@ -47,6 +47,11 @@ class VerifiedCredential:
     access_key_id: str
     region: str
     service: str
+    # What S3's signed-chunk payloads chain from: the request's signature, its ISO-8601 basic
+    # timestamp and its scope date (not part of who signed, so not compared).
+    signature: str = field(default="", compare=False, repr=False)
+    timestamp: str = field(default="", compare=False)
+    scope_date: str = field(default="", compare=False)
 
 
 class SecretLookup(Protocol):
@@ -220,6 +225,11 @@ def _payload_hash(auth: _Auth, headers: Mapping[str, list[str]], body: bytes) ->
     return value
 
 
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The SigV4 signing key (cached); S3's signed chunked payloads sign each chunk with it."""
+    return _signing_key(secret, date, region, service)
+
+
 @lru_cache(maxsize=256)
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = f"AWS4{secret}".encode()
@@ -234,8 +244,14 @@ def verify(
     *,
     now: datetime | None = None,
     max_skew: timedelta = timedelta(minutes=15),
+    payload_hash: str | None = None,
 ) -> VerifiedCredential:
-    """Check the request's SigV4 signature; return who signed it, or raise a 403 ServiceError."""
+    """Check the request's SigV4 signature; return who signed it, or raise a 403 ServiceError.
+
+    payload_hash: S3's streamed bodies. The value to sign as the payload hash (the request's
+    x-amz-content-sha256, or UNSIGNED-PAYLOAD) instead of hashing `body`; the caller checks
+    the body it streams against it.
+    """
     headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
         headers.setdefault(name.lower(), []).append(value)
@@ -280,7 +296,7 @@ def verify(
             "&".join(f"{k}={v}" for k, v in sorted(pairs)),
             "".join(canonical_headers),
             auth.signed_headers,
-            _payload_hash(auth, headers, request.body),
+            _payload_hash(auth, headers, request.body) if payload_hash is None else payload_hash,
         )
     )
     digest = hashlib.sha256(_utf8(canonical_request)).hexdigest()
@@ -290,4 +306,11 @@ def verify(
     expected = hmac.new(key, string_to_sign, "sha256").hexdigest().encode()
     if not hmac.compare_digest(expected, _utf8(auth.signature)):
         raise _invalid(_MISMATCH)
-    return VerifiedCredential(auth.access_key_id, auth.region, auth.service)
+    return VerifiedCredential(
+        auth.access_key_id,
+        auth.region,
+        auth.service,
+        auth.signature,
+        auth.timestamp,
+        auth.scope_date,
+    )
