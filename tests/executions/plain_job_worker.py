@@ -34,7 +34,9 @@ def clients(endpoint: str) -> Any:
 
 def poll(cp: Any, type_id: dict[str, str], until: float) -> dict[str, Any] | None:
     while time.monotonic() < until:
-        jobs = cp.poll_for_jobs(actionTypeId=type_id, maxBatchSize=1)["jobs"]
+        jobs = cp.poll_for_jobs(
+            actionTypeId=type_id, maxBatchSize=1, queryParam={"Target": "prod"}
+        )["jobs"]
         if jobs:
             job: dict[str, Any] = jobs[0]
             return job

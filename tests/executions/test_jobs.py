@@ -21,6 +21,7 @@ from tests.executions.stack import Stack
 from tests.support.servers import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
 WORKER = Path(__file__).with_name("plain_job_worker.py")
+PROD = {"Target": "prod"}  # the queryable property: job workers must name it when polling
 
 
 def custom_type(stack: Stack, provider: str, **extra: Any) -> dict[str, str]:
@@ -153,7 +154,9 @@ def test_nonces_missing_jobs_and_finished_jobs(stack: Stack) -> None:
     type_id = custom_type(stack, unique("Nonce"))
     name, execution_id = run_with(stack, type_id, custom_action(type_id, output=False))
     cp = stack.client()
-    job = stack.wait_for("a job", lambda: cp.poll_for_jobs(actionTypeId=type_id)["jobs"])[0]
+    job = stack.wait_for(
+        "a job", lambda: cp.poll_for_jobs(actionTypeId=type_id, queryParam=PROD)["jobs"]
+    )[0]
     assert job["data"]["actionConfiguration"]["configuration"]["Target"] == "prod"
     assert job["data"]["pipelineContext"]["pipelineName"] == name
     assert set(job["data"]["artifactCredentials"]) == {
@@ -161,7 +164,7 @@ def test_nonces_missing_jobs_and_finished_jobs(stack: Stack) -> None:
         "secretAccessKey",
         "sessionToken",
     }
-    assert cp.poll_for_jobs(actionTypeId=type_id)["jobs"] == []  # handed out once
+    assert cp.poll_for_jobs(actionTypeId=type_id, queryParam=PROD)["jobs"] == []  # handed out once
 
     assert (
         error_code(lambda: cp.acknowledge_job(jobId=job["id"], nonce="wrong"))
@@ -195,6 +198,7 @@ def test_query_params_pick_jobs_by_their_queryable_property(stack: Stack) -> Non
     cp = stack.client()
     stack.wait_for("the job", lambda: stack.state(name)["stageStates"][1].get("latestExecution"))
     assert cp.poll_for_jobs(actionTypeId=type_id, queryParam={"Target": "us"})["jobs"] == []
+    assert error_code(lambda: cp.poll_for_jobs(actionTypeId=type_id)) == "ValidationException"
     jobs = stack.wait_for(
         "a job for eu",
         lambda: cp.poll_for_jobs(actionTypeId=type_id, queryParam={"Target": "eu"})["jobs"],
@@ -254,7 +258,9 @@ def test_concurrent_polls_hand_a_job_to_exactly_one_poller(stack: Stack) -> None
         client = stack.client()
         barrier.wait()
         try:
-            got.extend(client.poll_for_jobs(actionTypeId=type_id, maxBatchSize=5)["jobs"])
+            got.extend(
+                client.poll_for_jobs(actionTypeId=type_id, maxBatchSize=5, queryParam=PROD)["jobs"]
+            )
         except Exception as exc:
             errors.append(exc)
 
@@ -275,7 +281,7 @@ def test_a_job_never_acknowledged_fails_its_action(stack: Stack) -> None:
     type_id = custom_type(stack, unique("NoAck"))
     name, execution_id = run_with(stack, type_id, custom_action(type_id, output=False))
     cp = stack.client()
-    stack.wait_for("a job", lambda: cp.poll_for_jobs(actionTypeId=type_id)["jobs"])
+    stack.wait_for("a job", lambda: cp.poll_for_jobs(actionTypeId=type_id, queryParam=PROD)["jobs"])
     stack.wait(name, execution_id, "Failed", timeout=60)
     message = action_row(stack, name, execution_id, "Outside")["output"]["executionResult"][
         "errorDetails"

@@ -87,7 +87,11 @@ def custom_jobs(server: Server) -> dict[str, list[dict[str, Any]]]:
             )
         ],
     }
-    second_poll = _poll(server, "PollForJobs", {"actionTypeId": job["data"]["actionTypeId"]})
+    second_poll = _poll(
+        server,
+        "PollForJobs",
+        {"actionTypeId": job["data"]["actionTypeId"], "queryParam": {"Suite": "smoke"}},
+    )
     second = second_poll["jobs"][0]
     call(server, "AcknowledgeJob", {"jobId": second["id"], "nonce": second["nonce"]})
     bodies["PutJobFailureResult"] = [

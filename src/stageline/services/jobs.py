@@ -189,7 +189,14 @@ class JobService:
                     f"'{type_id['owner']}', Provider: '{type_id['provider']}', Version: "
                     f"'{type_id['version']}') is not available"
                 )
-            unknown = set(query) - {found.queryable_property}
+            wanted = found.queryable_property
+            if wanted and wanted not in query:
+                # PollForJobs: "For an action type with a queryable property, you must supply
+                # that property as a key in the map."
+                raise ValidationException(
+                    f"queryParam must name the queryable property {wanted} of this action type."
+                )
+            unknown = set(query) - {wanted}
             if unknown:
                 raise ValidationException(
                     f"queryParam names properties that are not queryable: {', '.join(sorted(unknown))}."
