@@ -74,7 +74,7 @@ class Runtime:
 
     def _make_runner(self) -> Any:
         from stageline.actions.base import ActionProvider
-        from stageline.actions.registry import provider_for
+        from stageline.actions.registry import builtin_providers, provider_for
         from stageline.artifacts.factory import object_store
         from stageline.builds.sandbox import make_undumpable
         from stageline.domain.action_types import ActionTypeId
@@ -95,6 +95,7 @@ class Runtime:
         )
         self.build_runner = BuildRunner(self.db, execution, s.lease_seconds, worker_id)
         codebuild = CodeBuildProvider(self.db, self.arns, self.build_runner, s.public_url)
+        builtin = builtin_providers(s.build_dir)
         invoke = LambdaProvider(self.db, s.account_id, s.region)
 
         def providers(type_id: ActionTypeId) -> ActionProvider | None:
@@ -106,7 +107,7 @@ class Runtime:
                 return codebuild
             if type_id == ActionTypeId("Invoke", "AWS", "Lambda", "1"):
                 return invoke
-            return provider_for(type_id)
+            return provider_for(type_id, builtin)
 
         return ActionRunner(
             self.db, self.dispatcher, store, providers, self.executions, s.workspaces_dir, worker_id

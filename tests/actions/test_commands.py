@@ -1,11 +1,19 @@
-"""Compute / AWS / Commands: shell commands on the worker, streamed, bounded and contained."""
+"""Compute / AWS / Commands: shell commands run by the build engine, isolated as builds are:
+streamed, bounded, contained."""
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +28,9 @@ from stageline.actions.base import (
 )
 from stageline.actions.commands import CommandsProvider
 from stageline.artifacts.base import ObjectRef
+from stageline.builds import sandbox
 from stageline.domain.action_types import ActionTypeId
+from stageline.settings import Settings
 
 if TYPE_CHECKING:
     from tests.actions.conftest import LogCollector
@@ -28,8 +38,20 @@ if TYPE_CHECKING:
 COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 OUT = ObjectRef("artifacts", "demo/BuildOutput/out1")
 SOURCE = {"README.md": "hello", "app/main.py": "print('hi')\n", "app/data.txt": "data"}
+ROOT = os.geteuid() == 0
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def build_root() -> Iterator[Path]:
+    """A build root the build user can pass through: pytest's tmp_path is closed to it."""
+    path = Path(tempfile.mkdtemp(prefix="stageline-commands-", dir="/tmp"))
+    try:
+        yield sandbox.create_workspace_root(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -38,23 +60,25 @@ def source(put_zip: Callable[..., ObjectRef]) -> InputArtifact:
 
 
 @pytest.fixture
-def run(make_ctx: Callable[..., ActionContext], source: InputArtifact) -> Callable[..., Any]:
+def run(
+    make_ctx: Callable[..., ActionContext], source: InputArtifact, build_root: Path
+) -> Callable[..., Any]:
     """Run the provider on `commands` with the source as the only input by default."""
 
-    def go(*commands: str, grace: float = 5.0, **fields: Any) -> Any:
+    def go(*commands: str, **fields: Any) -> Any:
         fields.setdefault("inputs", [source])
         ctx = make_ctx(COMMANDS, commands=list(commands), **fields)
-        return CommandsProvider(kill_grace_seconds=grace, poll_seconds=0.05).run(ctx)
+        return CommandsProvider(build_root).run(ctx)
 
     return go
 
 
+def build_user_uid() -> int:
+    return pwd.getpwnam(os.environ.get(sandbox.USER_SETTING) or sandbox.DEFAULT_USER).pw_uid
+
+
 def alive(pid: int) -> bool:
     """True while the process exists and is not a zombie waiting for a reaper."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
@@ -71,12 +95,17 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     return condition()
 
 
+def logged_pids(log: LogCollector) -> list[int]:
+    return [int(pid) for pid in re.findall(r"^pid=(\d+)$", log.text, re.MULTILINE)]
+
+
 def test_runs_in_the_primary_source_and_exports_an_artifact(
     run: Callable[..., Any],
     put_zip: Callable[..., ObjectRef],
     source: InputArtifact,
     read_zip: Callable[[ObjectRef], dict[str, bytes]],
     log: LogCollector,
+    build_root: Path,
 ) -> None:
     extra = InputArtifact("Config", put_zip("demo/Config/c1", {"settings.ini": "x=1"}))
 
@@ -94,14 +123,30 @@ def test_runs_in_the_primary_source_and_exports_an_artifact(
     assert read_zip(OUT) == {"dist/main.py": b"print('hi')\n", "dist/settings.ini": b"x=1"}
     assert "Running command mkdir -p dist && cp app/*.py dist/" in log.text
     assert "[Container] " in log.text
-    assert "/src\n" in log.text.split("primary=", 1)[1]
+    [primary] = re.findall(r"^primary=(.*)$", log.text, re.MULTILINE)
+    assert Path(primary).name == "src"
+    assert Path(primary).parent.parent == build_root  # <build root>/<this attempt>/src
+    assert "[Stageline] Extracted 3 files of SourceArtifact" in log.text
+    assert "[Stageline] Uploaded 2 files as output artifact BuildOutput" in log.text
 
 
-def test_output_variables_come_from_the_shell_session(run: Callable[..., Any]) -> None:
+def test_exports_and_cd_carry_from_one_command_to_the_next(run: Callable[..., Any]) -> None:
+    outcome = run(
+        "export GREETING=hello",
+        "mkdir -p sub && cd sub",
+        'test "$GREETING" = hello && test "$(basename "$PWD")" = sub',
+    )
+
+    assert isinstance(outcome, Succeeded), outcome
+
+
+def test_output_variables_come_from_the_shell_session(
+    run: Callable[..., Any], log: LogCollector
+) -> None:
     outcome = run(
         "export MY_OUTPUT=my-key",
-        "PLAIN='two words'",
-        "MULTI=$(printf 'a\\nb')",
+        "export PLAIN='two words'",
+        "export MULTI=$(printf 'a\\nb')",
         output_variable_names=["MY_OUTPUT", "PLAIN", "MULTI", "NEVER_SET", "CODEBUILD_BUILD_ID"],
     )
 
@@ -112,6 +157,24 @@ def test_output_variables_come_from_the_shell_session(run: Callable[..., Any]) -
         "MULTI": "a\nb",
         "CODEBUILD_BUILD_ID": "demo:action-exec-1",
     }
+    assert "[Stageline] Output variables not set by the commands: NEVER_SET\n" in log.text
+
+
+def test_aws_names_and_non_shell_names_are_not_exported(
+    run: Callable[..., Any], log: LogCollector
+) -> None:
+    # As CodeBuild's exported-variables: environment variables starting with AWS_ cannot be
+    # exported; a name no shell variable can have is never set.
+    outcome = run(
+        "export AWS_TARGET=prod KEPT=yes",
+        output_variable_names=["AWS_TARGET", "not-a-name", "KEPT"],
+    )
+
+    assert isinstance(outcome, Succeeded), outcome
+    assert outcome.output_variables == {"KEPT": "yes"}
+    assert "Exported variable AWS_TARGET skipped: it cannot be exported" in log.text
+    assert "Exported variable not-a-name skipped: it cannot be exported" in log.text
+    assert "Output variables not set" not in log.text
 
 
 def test_each_command_is_announced_on_a_line_of_its_own(
@@ -123,8 +186,7 @@ def test_each_command_is_announced_on_a_line_of_its_own(
     lines = log.text.splitlines()
     assert "no newline" in lines
     assert "crlf" in lines
-    assert any(line.endswith(" Running command true") for line in lines)
-    assert all("\x1e" not in line for line in lines)
+    assert any(re.match(r"^\[Container\] \S+ \S+ Running command true$", line) for line in lines)
 
 
 def test_failing_command_is_named_with_its_exit_status(
@@ -144,6 +206,7 @@ def test_failing_command_is_named_with_its_exit_status(
     assert "oops" in outcome.message  # the log's last lines
     assert "never" not in log.text.replace("echo never", "")
     assert outcome.code == "JobFailed"
+    assert "Command did not exit successfully echo oops >&2; exit 3 exit status 3" in log.text
 
 
 def test_no_matching_output_files_fails(run: Callable[..., Any]) -> None:
@@ -164,7 +227,7 @@ def test_server_environment_is_not_visible(
 
     outcome = run(
         "env",
-        'test "$HOME" = "$(dirname "$CODEBUILD_SRC_DIR")"',
+        'test "$HOME" = "$(dirname "$CODEBUILD_SRC_DIR")/.stageline/home"',
         environment={"GREETING": "hello", "CODEBUILD_SRC_DIR": "/elsewhere"},
         output_variable_names=["GREETING"],
     )
@@ -178,17 +241,132 @@ def test_server_environment_is_not_visible(
     assert outcome.output_variables == {"GREETING": "hello"}
 
 
+def test_commands_run_as_the_build_user(
+    run: Callable[..., Any], log: LogCollector, tmp_path: Path
+) -> None:
+    # tmp_path holds the attempts' workspaces (ctx.workspace): the worker's, as the data dir.
+    secret = tmp_path / "root-only"
+    secret.write_text("worker secret")
+    secret.chmod(0o600)
+
+    outcome = run("id -u", f"cat {secret} || echo denied-secret")
+
+    assert isinstance(outcome, Succeeded), outcome
+    lines = log.text.splitlines()
+    assert str(build_user_uid() if ROOT else os.geteuid()) in lines
+    if ROOT:
+        assert build_user_uid() != 0
+        assert "denied-secret" in lines
+        assert "worker secret" not in log.text
+        assert any(line.endswith(f"(uid {build_user_uid()})") for line in lines)
+
+
+def test_the_workers_environment_is_out_of_reach_even_through_proc(
+    tmp_path: Path, build_root: Path
+) -> None:
+    """A worker process holding a marker in its environment from its start (so it is in its
+    /proc/<pid>/environ too) runs the action: neither `env` nor /proc/$PPID/environ shows it."""
+    marker = f"worker-only-{os.getpid()}-7f3a"
+    script = f"""
+import json, os, sys, zipfile
+from pathlib import Path
+from stageline.actions.base import ActionContext, InputArtifact
+from stageline.actions.commands import CommandsProvider
+from stageline.artifacts.base import ObjectRef
+from stageline.artifacts.folder import FolderStore
+from stageline.domain.action_types import ActionTypeId
+
+tmp = Path({str(tmp_path)!r})
+store = FolderStore(tmp / "store")
+store.ensure_bucket("artifacts")
+with zipfile.ZipFile(tmp / "src.zip", "w") as archive:
+    archive.writestr("README.md", "hello")
+store.put_file("artifacts", "src.zip", tmp / "src.zip")
+(tmp / "workspace").mkdir()
+
+class Log:
+    text = ""
+    def write(self, text):
+        Log.text += text
+
+ctx = ActionContext(
+    pipeline_name="demo", pipeline_execution_id="e", stage_name="S", action_name="A",
+    action_execution_id="a-1", type_id=ActionTypeId("Compute", "AWS", "Commands", "1"),
+    configuration={{}}, inputs=[InputArtifact("Src", ObjectRef("artifacts", "src.zip"))],
+    outputs=[], store=store, workspace=tmp / "workspace", log=Log(), timeout_seconds=30,
+    cancelled=lambda: False,
+    commands=[
+        "echo ppid=$PPID",
+        "env",
+        "if tr '\\\\0' '\\\\n' < /proc/$PPID/environ; then echo environ-read; "
+        "else echo environ-denied; fi",
+    ],
+)
+in_environ = b"STAGELINE_TEST_MARKER" in Path("/proc/self/environ").read_bytes()
+outcome = CommandsProvider(Path({str(build_root)!r})).run(ctx)
+print(json.dumps({{
+    "pid": os.getpid(), "in_environ": in_environ, "outcome": type(outcome).__name__,
+    "log": Log.text,
+}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(SRC), "STAGELINE_TEST_MARKER": marker},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=50,
+    )
+    report = json.loads(result.stdout.splitlines()[-1])
+    lines = report["log"].splitlines()
+    assert report["outcome"] == "Succeeded", report["log"]
+    assert report["in_environ"]  # there to be found, for anyone allowed to read it
+    assert f"ppid={report['pid']}" in lines  # $PPID is the worker itself
+    assert "environ-denied" in lines
+    assert "environ-read" not in lines
+    assert marker not in report["log"]
+    assert "STAGELINE_TEST_MARKER" not in report["log"]
+
+
+def test_the_build_directory_is_removed_afterwards(
+    run: Callable[..., Any], build_root: Path
+) -> None:
+    assert isinstance(run("touch made-here"), Succeeded)
+    assert isinstance(run("exit 1"), Failed)
+
+    assert list(build_root.iterdir()) == []
+
+
+def test_a_link_out_of_the_source_is_not_exported(
+    run: Callable[..., Any],
+    read_zip: Callable[[ObjectRef], dict[str, bytes]],
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "worker-only.txt"
+    secret.write_text("worker secret")
+    secret.chmod(0o600)
+
+    outcome = run(
+        f"mkdir dist && echo ok > dist/ok.txt && ln -s {secret} dist/leak.txt",
+        outputs=[OutputArtifact("BuildOutput", OUT, files=("dist/**/*",))],
+    )
+
+    assert isinstance(outcome, Succeeded), outcome
+    assert read_zip(OUT) == {"dist/ok.txt": b"ok\n"}
+
+
 def test_output_is_streamed_while_the_commands_run(
-    make_ctx: Callable[..., ActionContext], source: InputArtifact, log: LogCollector
+    make_ctx: Callable[..., ActionContext],
+    source: InputArtifact,
+    log: LogCollector,
+    build_root: Path,
 ) -> None:
     stop = threading.Event()
     ctx = make_ctx(
         COMMANDS, commands=["echo first-line", "sleep 30"], inputs=[source], cancelled=stop.is_set
     )
     result: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: result.append(CommandsProvider(poll_seconds=0.05).run(ctx))
-    )
+    worker = threading.Thread(target=lambda: result.append(CommandsProvider(build_root).run(ctx)))
     worker.start()
     try:
         assert wait_until(lambda: "first-line\n" in log.chunks)
@@ -200,7 +378,7 @@ def test_output_is_streamed_while_the_commands_run(
     assert isinstance(result[0], Failed)
 
 
-def test_cancellation_stops_the_commands(run: Callable[..., Any], tmp_path: Path) -> None:
+def test_cancellation_stops_the_commands(run: Callable[..., Any]) -> None:
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
@@ -208,42 +386,40 @@ def test_cancellation_stops_the_commands(run: Callable[..., Any], tmp_path: Path
     outcome = run("sleep 300", cancelled=cancel.is_set)
 
     assert isinstance(outcome, Failed)
-    assert "cancelled" in outcome.message
+    assert outcome.message.startswith(
+        "The commands were stopped: this action execution was cancelled"
+    )
     assert time.monotonic() - started < 15
 
 
-def test_timeout_kills_the_whole_process_tree(run: Callable[..., Any], tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
+def test_timeout_kills_the_whole_process_tree(run: Callable[..., Any], log: LogCollector) -> None:
     started = time.monotonic()
 
     outcome = run(
-        'sleep 300 & echo $! >> "$PIDS"',
+        "sleep 300 & echo pid=$!",
         # Ignores SIGTERM, so only the SIGKILL after the grace period ends it.
-        '(trap "" TERM; sleep 300) & echo $! >> "$PIDS"',
-        "bash -c 'sleep 300 & echo $! >> \"$PIDS\"; wait' &",
+        '(trap "" TERM; sleep 300) & echo pid=$!',
+        "bash -c 'sleep 300 & echo pid=$!; wait' &",
         "sleep 300",
         timeout_seconds=2.0,
-        grace=0.5,
-        environment={"PIDS": str(pids)},
     )
 
     assert isinstance(outcome, Failed)
-    assert "timed out after 2 seconds" in outcome.message
+    assert outcome.message.startswith("The commands timed out after 2 seconds")
     assert time.monotonic() - started < 20
-    children = [int(line) for line in pids.read_text().split()]
+    children = logged_pids(log)
     assert len(children) == 3
     assert wait_until(lambda: not any(alive(pid) for pid in children), 5)
 
 
 def test_background_processes_do_not_outlive_a_successful_run(
-    run: Callable[..., Any], tmp_path: Path
+    run: Callable[..., Any], log: LogCollector
 ) -> None:
-    pids = tmp_path / "pids"
-
-    outcome = run('sleep 300 & echo $! > "$PIDS"', environment={"PIDS": str(pids)})
+    outcome = run("sleep 300 & echo pid=$!")
 
     assert isinstance(outcome, Succeeded), outcome
-    assert wait_until(lambda: not alive(int(pids.read_text())), 5)
+    [pid] = logged_pids(log)
+    assert wait_until(lambda: not alive(pid), 5)
 
 
 def test_an_input_named_src_does_not_clash_with_the_primary(
@@ -260,10 +436,29 @@ def test_an_input_named_src_does_not_clash_with_the_primary(
     assert isinstance(outcome, Succeeded), outcome
 
 
-def test_missing_input_artifact_fails(run: Callable[..., Any]) -> None:
+def test_missing_input_artifact_fails(run: Callable[..., Any], build_root: Path) -> None:
     missing = InputArtifact("SourceArtifact", ObjectRef("artifacts", "demo/none"))
 
     outcome = run("true", inputs=[missing])
 
     assert isinstance(outcome, Failed)
     assert "SourceArtifact was not found" in outcome.message
+    assert list(build_root.iterdir()) == []
+
+
+def test_an_unusable_build_dir_fails_the_action(
+    make_ctx: Callable[..., ActionContext], source: InputArtifact, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    ctx = make_ctx(COMMANDS, commands=["true"], inputs=[source])
+
+    outcome = CommandsProvider(blocked / "builds").run(ctx)
+
+    assert isinstance(outcome, Failed)
+    assert outcome.message.startswith(f"Cannot create a build directory in {blocked / 'builds'}")
+
+
+def test_the_default_build_dir_is_the_settings_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STAGELINE_BUILD_DIR", raising=False)
+    assert CommandsProvider().build_dir == Settings().build_dir

@@ -1,10 +1,12 @@
 """Helpers the built-in providers share: artifacts in and out of an attempt's workspace.
 
-Layout of `ctx.workspace`:
+Layout of `ctx.workspace` (in the data directory, the worker's alone):
   src/          the first input artifact, extracted (CodeBuild's primary source)
   <name>/       every other input artifact, extracted (`.src/` for one named "src")
-  .stageline/   scratch space of Stageline itself (zips in transit, the Commands script);
+  .stageline/   scratch space of Stageline itself (zips in transit);
                 artifact names match [A-Za-z0-9_-]+, so no input can land on a dot name.
+The Commands action extracts its inputs the same way into its build directory instead, where
+`.stageline/` belongs to the build engine (HOME, TMPDIR, the shell session).
 """
 
 from __future__ import annotations
@@ -47,16 +49,17 @@ def scratch(ctx: ActionContext) -> Path:
     return path
 
 
-def input_dirs(ctx: ActionContext) -> dict[str, Path]:
-    """Where each input artifact goes, in declaration order (the first one is primary)."""
+def input_dirs(ctx: ActionContext, root: Path) -> dict[str, Path]:
+    """Where each input artifact goes under root, in declaration order (the first one is
+    primary)."""
     dirs: dict[str, Path] = {}
     for index, artifact in enumerate(ctx.inputs):
         if index == 0:
-            dirs[artifact.name] = ctx.workspace / PRIMARY_DIR
+            dirs[artifact.name] = root / PRIMARY_DIR
         elif artifact.name == PRIMARY_DIR:
-            dirs[artifact.name] = ctx.workspace / f".{PRIMARY_DIR}"
+            dirs[artifact.name] = root / f".{PRIMARY_DIR}"
         else:
-            dirs[artifact.name] = ctx.workspace / artifact.name
+            dirs[artifact.name] = root / artifact.name
     return dirs
 
 
@@ -73,9 +76,10 @@ def download_artifact(ctx: ActionContext, artifact: InputArtifact) -> Path:
     return dest
 
 
-def download_inputs(ctx: ActionContext) -> dict[str, Path]:
-    """Download and safely extract every input artifact; name -> directory, primary first."""
-    dirs = input_dirs(ctx)
+def download_inputs(ctx: ActionContext, root: Path | None = None) -> dict[str, Path]:
+    """Download and safely extract every input artifact under root (ctx.workspace by default);
+    name -> directory, primary first. The zips pass through the scratch directory."""
+    dirs = input_dirs(ctx, ctx.workspace if root is None else root)
     for artifact in ctx.inputs:
         archive = download_artifact(ctx, artifact)
         try:
