@@ -63,6 +63,28 @@ def test_exit_fails_only_that_command_and_the_session_goes_on(root: Path) -> Non
     assert "kept=yes in /tmp" in built.log.lines
 
 
+@pytest.mark.parametrize("shell", ["", "env:\n  shell: bash\n"], ids=["sh", "bash"])
+def test_shell_variables_carry_too_as_in_codebuilds_examples(root: Path, shell: str) -> None:
+    """AWS's ECS sample sets IMAGE_TAG=... (not exported) in pre_build and uses it in build."""
+    built = run_build(
+        root,
+        spec(
+            "  pre_build:\n    commands:\n"
+            "      - COMMIT=abc1234; IMAGE_TAG=${COMMIT:=latest}\n"
+            "      - 'NOTE=\"two\n        lines\"'\n"
+            "  build:\n    commands:\n"
+            "      - echo tag=$IMAGE_TAG\n"
+            '      - \'echo "note=$NOTE" | tr "\\n" " "; echo\'\n'
+            "      - 'env | grep -c ^IMAGE_TAG= || true'\n",
+            shell,
+        ),
+    )
+    assert built.outcome.status == "SUCCEEDED", built.log.lines
+    assert "tag=abc1234" in built.log.lines
+    assert "note=two lines " in built.log.lines
+    assert "0" in built.log.lines  # still a shell variable, not in the environment
+
+
 def test_version_01_runs_each_command_in_a_fresh_shell(root: Path) -> None:
     built = run_build(
         root,

@@ -9,10 +9,10 @@
   fails"); the phase fails if any command of either block fails.
 - CODEBUILD_BUILD_SUCCEEDING is 1 until a command fails, then 0.
 - Version 0.2 runs all commands "in the same instance of the default shell": each command is
-  its own shell process, which restores the exported variables and the directory the previous
-  command left (an EXIT trap saves them with `export -p`), so `exit 1` fails just that command.
-  CodeBuild works the same way (/codebuild/output/tmp/script.sh per command, the exports kept
-  in /codebuild/output/tmp/env.sh), so `$!` and unexported variables do not carry. Version 0.1
+  its own shell process, which restores the variables (exported or not) and the directory the
+  previous command left (its EXIT trap saves them), so `exit 1` fails just that command.
+  CodeBuild works the same way (/codebuild/output/tmp/script.sh per command, the session kept
+  in /codebuild/output/tmp/env.sh), so `$!` does not carry. Version 0.1
   runs each command in a fresh shell. The Linux default shell is sh (/bin/sh), `env/shell`
   picks bash.
 - Exported variables are read from the session after the last phase that ran ("After the
@@ -46,6 +46,16 @@ from stageline.builds.model import (
 )
 from stageline.builds.process import BuildLog, Placement, Session
 
+# Bash's own variables, which a session must not try to restore (read-only or per-process).
+_BASH_OWN = (
+    "BASH*|SHELLOPTS|EUID|UID|PPID|FUNCNAME|GROUPS|DIRSTACK|HIST*|LINENO|RANDOM|SECONDS|"
+    "SRANDOM|EPOCH*|PIPESTATUS|COMP*|OPTERR|OPTIND|PS[1-4]|PWD|OLDPWD|SHLVL|_|__sl_*"
+)
+SAVE_SESSION = (
+    '__sl_save() { if [ -n "$BASH_VERSION" ]; then for __sl_n in $(compgen -v); do '
+    f'case "$__sl_n" in {_BASH_OWN}) ;; *) declare -p "$__sl_n";; esac; done; '
+    "else set; export -p; fi; }"
+)
 SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_SHELL = "/bin/sh"  # CodeBuild on Linux runs commands with sh unless env/shell says bash
 HALTS: dict[str, tuple[BuildStatus, str, str]] = {
@@ -234,10 +244,15 @@ class _Build:
             lines.append(f'. {state} 2>/dev/null; cd "$__SL_PWD" 2>/dev/null; unset __SL_PWD')
         lines.append(f"export CODEBUILD_BUILD_SUCCEEDING={int(self.succeeding)}")
         if self.restore and save:
+            # Shell variables too, not only exported ones: CodeBuild's own examples set
+            # `IMAGE_TAG=...` in one phase and use it in the next. sh's `set` prints every
+            # variable re-readably (`export -p` then marks the exported ones); bash's would
+            # include its read-only variables, so it lists the others with `declare -p`.
             lines.append(f"__sl_state={state}")
+            lines.append(SAVE_SESSION)
             lines.append(
                 "trap '__sl_rc=$?; __SL_PWD=$PWD; export __SL_PWD; "
-                'export -p > "$__sl_state"; exit $__sl_rc\' EXIT'
+                '__sl_save > "$__sl_state" 2>/dev/null; exit $__sl_rc\' EXIT'
             )
         lines.append(command)
         return "\n".join(lines) + "\n"
