@@ -7,11 +7,12 @@ from collections import Counter
 import pytest
 from tests.executions.declarations import commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
+from tests.support.shared import shared_dir
 
 
 def test_a_failed_action_fails_the_run_and_a_retry_reruns_only_it(stack: Stack) -> None:
     name, bucket = unique("e2e-retry"), unique("src")
-    marker = stack.root / f"{name}.fixed"
+    marker = shared_dir() / f"{name}.fixed"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     check = f"test -f {marker} || exit 3"
     declaration = pipeline(
@@ -86,7 +87,7 @@ def test_a_failed_action_fails_the_run_and_a_retry_reruns_only_it(stack: Stack) 
 
 def test_retry_all_actions_reruns_the_whole_stage(stack: Stack) -> None:
     name, bucket = unique("e2e-retry-all"), unique("src")
-    marker = stack.root / f"{name}.fixed"
+    marker = shared_dir() / f"{name}.fixed"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from tests.executions.declarations import commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
+from tests.support.shared import shared_dir
 
 pytestmark = pytest.mark.production_only
 
@@ -22,7 +23,7 @@ def lines(path: Path) -> int:
 
 def test_an_action_of_a_killed_worker_runs_again_after_its_lease(stack: Stack) -> None:
     name, bucket = unique("e2e-kill"), unique("src")
-    runs = stack.root / f"{name}.runs"
+    runs = shared_dir() / f"{name}.runs"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,
@@ -58,7 +59,7 @@ def test_an_action_of_a_killed_worker_runs_again_after_its_lease(stack: Stack) -
 def test_every_run_succeeds_when_the_broker_restarts_empty(stack: Stack) -> None:
     # 4 runs x 3 parallel actions = 12 attempts for 8 worker threads: some wait in the queue.
     names = [unique("e2e-broker") for _ in range(4)]
-    started = stack.root / f"{names[0]}.started"
+    started = shared_dir() / f"{names[0]}.started"
     ids = {}
     for name in names:
         bucket = unique("src")

@@ -17,6 +17,7 @@ from tests.executions.declarations import (
     unique,
 )
 from tests.executions.stack import Stack, zip_bytes
+from tests.support.shared import shared_dir
 
 SOURCE_FILES = {"index.txt": "hello\n", "about.txt": "about us\n", "README.md": "not shipped\n"}
 
@@ -251,7 +252,7 @@ def test_a_variable_without_a_default_waits_for_a_value(stack: Stack) -> None:
 
 def test_a_run_keeps_the_pipeline_version_it_started_with(stack: Stack) -> None:
     name, bucket = unique("e2e-update"), unique("src")
-    started = stack.root / f"{name}.started"
+    started = shared_dir() / f"{name}.started"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 from tests.executions.declarations import commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
+from tests.support.shared import shared_dir
+
+BUILDS = Path(tempfile.gettempdir()) / "stageline-builds"  # the default STAGELINE_BUILD_DIR
 
 
 def process_gone(pid: int) -> bool:
@@ -29,7 +33,7 @@ def read_pid(path: Path) -> int | None:
 
 def test_stop_and_abandon_ends_the_run_and_kills_the_commands(stack: Stack) -> None:
     name, bucket = unique("e2e-abandon"), unique("src")
-    pid_file, fixed = stack.root / f"{name}.pid", stack.root / f"{name}.fixed"
+    pid_file, fixed = shared_dir() / f"{name}.pid", shared_dir() / f"{name}.fixed"
     skip_when_fixed = [f"if [ -f {fixed} ]; then exit 0; fi"]
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
@@ -37,7 +41,7 @@ def test_stop_and_abandon_ends_the_run_and_kills_the_commands(stack: Stack) -> N
         stage("Source", s3_source(bucket)),
         stage(
             "Build",
-            commands("Long", [*skip_when_fixed, f"sleep 30 & echo $! > {pid_file}", "wait"]),
+            commands("Long", [*skip_when_fixed, f"sleep 30 & echo $! > {pid_file}; wait"]),
         ),
         stage("Ship", commands("Ship", ["true"])),
     )
@@ -89,12 +93,12 @@ def test_stop_and_abandon_ends_the_run_and_kills_the_commands(stack: Stack) -> N
 
 def test_abandon_after_stop_and_wait_ends_the_run_at_once(stack: Stack) -> None:
     name, bucket = unique("e2e-stop-then-abandon"), unique("src")
-    pid_file = stack.root / f"{name}.pid"
+    pid_file = shared_dir() / f"{name}.pid"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,
         stage("Source", s3_source(bucket)),
-        stage("Build", commands("Long", [f"sleep 30 & echo $! > {pid_file}", "wait"])),
+        stage("Build", commands("Long", [f"sleep 30 & echo $! > {pid_file}; wait"])),
     )
     client = stack.client()
     execution_id = stack.create_pipeline(declaration)
@@ -113,7 +117,7 @@ def test_abandon_after_stop_and_wait_ends_the_run_at_once(stack: Stack) -> None:
 
 def test_stop_and_wait_lets_the_action_finish_and_runs_nothing_after(stack: Stack) -> None:
     name, bucket = unique("e2e-stop-wait"), unique("src")
-    started = stack.root / f"{name}.started"
+    started = shared_dir() / f"{name}.started"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,
@@ -171,7 +175,7 @@ def test_a_finished_run_cannot_be_stopped(stack: Stack) -> None:
 
 def test_stop_and_wait_halts_before_the_next_run_order_and_a_retry_resumes(stack: Stack) -> None:
     name, bucket = unique("e2e-stop-group"), unique("src")
-    started = stack.root / f"{name}.started"
+    started = shared_dir() / f"{name}.started"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     declaration = pipeline(
         name,
@@ -209,19 +213,22 @@ def test_stop_and_wait_halts_before_the_next_run_order_and_a_retry_resumes(stack
 
 
 def workspaces(stack: Stack, action_execution_id: str) -> list[Path]:
-    """The workspace directories of one action execution, wherever a process put them."""
-    return [p for p in stack.root.glob(f"**/workspaces/{action_execution_id}") if p.is_dir()]
+    """The directories of one action execution, wherever a process put them: its workspace
+    under a data dir, and the build directory its commands ran in."""
+    found = list(stack.root.glob(f"**/workspaces/{action_execution_id}"))
+    found += BUILDS.glob(f"commands-{action_execution_id}-*")
+    return [p for p in found if p.is_dir()]
 
 
 def test_deleting_a_pipeline_mid_run_stops_its_commands_and_cleans_up(stack: Stack) -> None:
     name, bucket = unique("e2e-delete"), unique("src")
-    pid_file = stack.root / f"{name}.pid"
+    pid_file = shared_dir() / f"{name}.pid"
     stack.put_source(bucket, "app.zip", {"a.txt": "a"})
     chatty = f"(while true; do echo tick; sleep 0.1; done) & echo $! > {pid_file}"
     declaration = pipeline(
         name,
         stage("Source", s3_source(bucket)),
-        stage("Build", commands("Chatty", [chatty, "wait"])),
+        stage("Build", commands("Chatty", [chatty + "; wait"])),
     )
     client = stack.client()
     execution_id = stack.create_pipeline(declaration)

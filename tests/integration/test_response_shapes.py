@@ -26,6 +26,7 @@ from tests.integration.test_custom_action_types import (
 from tests.integration.test_protocol_errors import signed_post
 from tests.support.pipelines import codebuild, two_stage
 from tests.support.servers import Server
+from tests.support.shared import shared_dir
 
 from stageline.aws.codepipeline import HANDLERS
 from stageline.aws.codepipeline_jobs import HANDLERS as JOB_HANDLERS
@@ -476,7 +477,7 @@ def stops(server: Server) -> list[dict[str, Any]]:
 
 
 def retries(server: Server) -> list[dict[str, Any]]:
-    marker = server.data_dir / f"{unique('marker')}.ok"
+    marker = shared_dir() / f"{unique('marker')}.ok"
     name, first = run_pipeline(server, (f"test -f {marker}", "export OUT=done"))
     until(server, name, first, "Failed")
     marker.touch()

@@ -29,6 +29,7 @@ from tests.support.running import (
     wait_until,
 )
 from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server
+from tests.support.shared import shared_dir
 
 AUTH = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
 BASE = "/api/v1/pipelines"
@@ -540,7 +541,7 @@ def test_stop_and_abandon_a_running_action(server: Server, api: httpx.Client, cp
 
 
 def test_retry_a_failed_stage(server: Server, api: httpx.Client, cp: Any, tmp_path: Path) -> None:
-    marker = tmp_path / "let-it-pass"
+    marker = shared_dir() / f"let-it-pass-{tmp_path.name}"
     # The run creating the pipeline started fails (no marker yet); that run is retried.
     name, execution_id = create(
         api, build_pipeline(server, "rest-exec-retry", f"test -f '{marker}' || exit 3")
