@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -104,26 +106,10 @@ class Reconciler:
             return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _redispatch_lost_builds(self) -> int:
+        """Standalone builds nobody holds, re-sent as attempts are (see _redispatch_lost)."""
         now = self.clock()
-        grace = Orchestrator.lease_for(self.settings)
-        with self.db.unit_of_work() as uow:
-            ids = list(
-                uow.session.scalars(
-                    update(Build)
-                    .where(
-                        unheld_build(now),
-                        or_(Build.dispatched_at.is_(None), Build.dispatched_at < now - grace),
-                    )
-                    .values(dispatched_at=now)
-                    .returning(Build.build_id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            for build_id in ids:
-                uow.after_commit(lambda b=build_id: self.dispatcher.dispatch_build(b))  # type: ignore[misc]
-        if ids:
-            log.info("re-dispatched %d lost build(s)", len(ids))
-        return len(ids)
+        send = self.dispatcher.dispatch_build
+        return self._resend(Build, unheld_build(now), Build.build_id, send, "build", now)
 
     def _end_orphaned_builds(self) -> int:
         now = self.clock()
@@ -177,27 +163,36 @@ class Reconciler:
         dispatch is older than a lease. One conditional UPDATE, so an attempt a worker claims
         meanwhile is left alone, and each lost one is re-sent at most once per lease."""
         now = self.clock()
+        ident, send = ActionExecution.action_execution_id, self.dispatcher.dispatch_action
+        return self._resend(ActionExecution, unheld(now), ident, send, "action attempt", now)
+
+    def _resend(
+        self,
+        model: Any,
+        nobody_holds: Any,
+        ident: Any,
+        send: Callable[[str], None],
+        what: str,
+        now: datetime,
+    ) -> int:
         grace = Orchestrator.lease_for(self.settings)
         with self.db.unit_of_work() as uow:
             ids = list(
                 uow.session.scalars(
-                    update(ActionExecution)
+                    update(model)
                     .where(
-                        unheld(now),
-                        or_(
-                            ActionExecution.dispatched_at.is_(None),
-                            ActionExecution.dispatched_at < now - grace,
-                        ),
+                        nobody_holds,
+                        or_(model.dispatched_at.is_(None), model.dispatched_at < now - grace),
                     )
                     .values(dispatched_at=now)
-                    .returning(ActionExecution.action_execution_id)
+                    .returning(ident)
                     .execution_options(synchronize_session=False)
                 )
             )
-            for action_id in ids:
-                uow.after_commit(lambda a=action_id: self.dispatcher.dispatch_action(a))  # type: ignore[misc]
+            for one in ids:
+                uow.after_commit(lambda i=one: send(i))  # type: ignore[misc]
         if ids:
-            log.info("re-dispatched %d lost action attempt(s)", len(ids))
+            log.info("re-dispatched %d lost %s(s)", len(ids), what)
         return len(ids)
 
 
