@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.support.processes import alive, wait_until
 
 from stageline.actions.base import (
     ActionContext,
@@ -75,24 +76,6 @@ def run(
 
 def build_user_uid() -> int:
     return pwd.getpwnam(os.environ.get(sandbox.USER_SETTING) or sandbox.DEFAULT_USER).pw_uid
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie waiting for a reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def logged_pids(log: LogCollector) -> list[int]:

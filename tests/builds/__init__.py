@@ -104,21 +104,3 @@ def run_build(
     start = time.monotonic()
     outcome = run_phases(request)
     return Built(outcome, log, workspace, src, time.monotonic() - start, calls)
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie waiting for a reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()

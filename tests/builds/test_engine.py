@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.builds import alive, run_build, wait_until, workspace_root
+from tests.builds import run_build, workspace_root
+from tests.support.processes import alive, wait_until
 
 from stageline.builds import process
 

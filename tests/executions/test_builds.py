@@ -29,6 +29,7 @@ from tests.executions.builds import (
     zip_of,
 )
 from tests.executions.stack import Stack
+from tests.support.processes import alive
 from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 PYTHON_PROJECT = {
@@ -485,15 +486,6 @@ phases:
     assert len(pids) == 2
     for pid in pids:
         assert not alive(pid), f"process {pid} outlived its build"
-
-
-def alive(pid: int) -> bool:
-    """Running, that is: gone, or a zombie waiting for its parent to reap it, is not."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_stageline_logs_follows_a_build(stack: Stack) -> None:

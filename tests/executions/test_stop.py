@@ -8,19 +8,10 @@ from pathlib import Path
 import pytest
 from tests.executions.declarations import commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
+from tests.support.processes import alive
 from tests.support.shared import shared_dir
 
 BUILDS = Path(tempfile.gettempdir()) / "stageline-builds"  # the default STAGELINE_BUILD_DIR
-
-
-def process_gone(pid: int) -> bool:
-    """No such process, or only its zombie (nobody reaps orphans in some containers)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    state = next((line for line in status.splitlines() if line.startswith("State:")), "")
-    return "Z" in state.split()[1:2]
 
 
 def read_pid(path: Path) -> int | None:
@@ -48,7 +39,7 @@ def test_stop_and_abandon_ends_the_run_and_kills_the_commands(stack: Stack) -> N
     client = stack.client()
     execution_id = stack.create_pipeline(declaration)
     pid = stack.wait_for("the long command to start", lambda: read_pid(pid_file))
-    assert not process_gone(pid)
+    assert alive(pid)
 
     client.stop_pipeline_execution(
         pipelineName=name, pipelineExecutionId=execution_id, abandon=True, reason="Wrong commit"
@@ -67,7 +58,7 @@ def test_stop_and_abandon_ends_the_run_and_kills_the_commands(stack: Stack) -> N
     assert summary["status"] == "Stopped"
     assert summary["stopTrigger"]["reason"] == "Wrong commit"
     # The worker lost its lease and killed the commands' process group.
-    stack.wait_for(f"the abandoned sleep (pid {pid}) to be killed", lambda: process_gone(pid), 20)
+    stack.wait_for(f"the abandoned sleep (pid {pid}) to be killed", lambda: not alive(pid), 20)
     with pytest.raises(client.exceptions.PipelineExecutionNotStoppableException):
         client.stop_pipeline_execution(
             pipelineName=name, pipelineExecutionId=execution_id, abandon=True
@@ -112,7 +103,7 @@ def test_abandon_after_stop_and_wait_ends_the_run_at_once(stack: Stack) -> None:
     stack.wait(name, execution_id, "Stopped", timeout=5)
     statuses = {r["actionName"]: r["status"] for r in stack.action_executions(name, execution_id)}
     assert statuses == {"Source": "Succeeded", "Long": "Abandoned"}
-    stack.wait_for(f"the abandoned sleep (pid {pid}) to be killed", lambda: process_gone(pid), 20)
+    stack.wait_for(f"the abandoned sleep (pid {pid}) to be killed", lambda: not alive(pid), 20)
 
 
 def test_stop_and_wait_lets_the_action_finish_and_runs_nothing_after(stack: Stack) -> None:
@@ -240,7 +231,7 @@ def test_deleting_a_pipeline_mid_run_stops_its_commands_and_cleans_up(stack: Sta
 
     client.delete_pipeline(name=name)
 
-    stack.wait_for(f"the deleted run's commands (pid {pid}) to stop", lambda: process_gone(pid))
+    stack.wait_for(f"the deleted run's commands (pid {pid}) to stop", lambda: not alive(pid))
     stack.wait_for(
         "the deleted run's workspace to be removed",
         lambda: not workspaces(stack, chatty_run["actionExecutionId"]),
