@@ -30,3 +30,16 @@ ensure_redis_server() {
   echo "ERROR: the tests need the redis-server binary (apt-get install redis-server)." >&2
   return 1
 }
+
+ensure_chromium() {
+  # The console's browser tests drive Debian's Chromium through Playwright (never a
+  # downloaded browser: this machine's network is closed to that).
+  [ -x /usr/bin/chromium ] && return 0
+  echo "Chromium is missing; installing Debian's chromium package..." >&2
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || true
+  fi
+  [ -x /usr/bin/chromium ] && return 0
+  echo "ERROR: the console tests need /usr/bin/chromium (apt-get install chromium)." >&2
+  return 1
+}

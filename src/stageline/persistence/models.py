@@ -336,3 +336,12 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# The other model modules register their tables on Base.metadata; importing them here means
+# anything that imports the models (Alembic, the migration tests) sees the whole schema.
+from stageline.persistence import (  # noqa: E402
+    models_connections,  # noqa: F401
+    models_events,  # noqa: F401
+    models_triggers,  # noqa: F401
+)

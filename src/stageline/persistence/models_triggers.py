@@ -1,0 +1,7 @@
+"""Models of the triggers part (kept apart from models.py so each module stays small)."""
+
+from __future__ import annotations
+
+from stageline.persistence.models import Base
+
+__all__ = ["Base"]
