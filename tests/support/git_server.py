@@ -101,7 +101,7 @@ class GitRepo:
 class _Handler(BaseHTTPRequestHandler):
     server: _GitHTTPServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet tests
+    def log_message(self, format: str, *args: object) -> None:  # quiet tests
         pass
 
     def _authorized(self) -> bool:
