@@ -1,0 +1,100 @@
+"""`stageline connections list` and `stageline connections complete ARN (--token-file F |
+--ssh-key F | --username U --password-file F | --anonymous)`: finishing a connection with its
+credentials over the REST API (AWS does that step in its console). Secrets are read from
+files, never from the command line, and never printed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stageline.cli_logs import _credentials
+from stageline.settings import Settings
+
+
+def _connection_id(arn_or_id: str) -> str:
+    return arn_or_id.rsplit("/", 1)[-1]
+
+
+def _request(
+    args: argparse.Namespace, settings: Settings, method: str, path: str, body: Any = None
+) -> Any:
+    url = args.endpoint_url.rstrip("/") + path
+    try:
+        response = httpx.request(method, url, json=body, auth=_credentials(settings), timeout=60)
+    except httpx.HTTPError as exc:
+        raise SystemExit(
+            f"stageline connections: cannot reach {args.endpoint_url}: {exc}"
+        ) from None
+    if response.status_code >= 400:
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {"code": response.status_code, "message": response.text[:200]}
+        raise SystemExit(f"stageline connections: {error.get('code')}: {error.get('message')}")
+    return response.json()
+
+
+def _secret(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SystemExit(f"stageline connections: cannot read {path}: {exc.strerror}") from None
+
+
+def _body(args: argparse.Namespace) -> dict[str, Any]:
+    if args.anonymous:
+        return {"anonymous": True}
+    if args.token_file:
+        return {"token": _secret(args.token_file)}
+    if args.ssh_key:
+        return {"sshPrivateKey": Path(args.ssh_key).read_text()}
+    if args.username and args.password_file:
+        return {"username": args.username, "password": _secret(args.password_file)}
+    raise SystemExit(
+        "stageline connections complete: give --token-file, --ssh-key, --username with "
+        "--password-file, or --anonymous"
+    )
+
+
+def _line(c: dict[str, Any]) -> str:
+    return f"{c['connectionArn']}  {c['status']}  {c['providerType']}  {c['providerEndpoint']}"
+
+
+def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
+    if args.connections_command == "list":
+        for connection in _request(args, settings, "GET", "/api/v1/connections")["connections"]:
+            print(_line(connection))
+        return 0
+    path = f"/api/v1/connections/{_connection_id(args.connection)}/credentials"
+    connection = _request(args, settings, "PUT", path, _body(args))["connection"]
+    print(_line(connection))
+    print(f"webhook URL: {connection['webhookUrl']}")
+    return 0
+
+
+def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
+    parser = sub.add_parser("connections", help="list connections, or complete one")
+    commands = parser.add_subparsers(dest="connections_command", required=True)
+    listing = commands.add_parser("list", help="connections with status and host")
+    complete = commands.add_parser("complete", help="give a PENDING connection its credentials")
+    complete.add_argument("connection", help="the connection's ARN (or its id)")
+    kind = complete.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--token-file", help="a file holding an access token")
+    kind.add_argument("--ssh-key", help="a file holding an SSH private key")
+    kind.add_argument("--username", help="with --password-file: HTTP basic credentials")
+    kind.add_argument("--anonymous", action="store_true", help="public or file:// remotes")
+    complete.add_argument("--password-file", help="a file holding the password")
+    for p in (listing, complete):
+        p.add_argument(
+            "--endpoint-url",
+            default=os.environ.get("STAGELINE_ENDPOINT", "http://127.0.0.1:8080"),
+            help="the Stageline server (default $STAGELINE_ENDPOINT or http://127.0.0.1:8080)",
+        )
+        p.add_argument("--data-dir", help="read the generated keys from this data dir")
+        p.set_defaults(func=run)
