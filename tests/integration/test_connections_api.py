@@ -9,14 +9,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from botocore.exceptions import ClientError
 from tests.conftest import make_client
+from tests.integration.test_tags_boto3 import code, fails
 from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server
 
 ACCOUNT = "000000000000"
@@ -31,16 +30,6 @@ def cc(server: Server) -> Any:
 @pytest.fixture
 def csc(server: Server) -> Any:
     return make_client(server.url, "codestar-connections")
-
-
-def fails(call: Callable[..., Any], **params: Any) -> ClientError:
-    with pytest.raises(ClientError) as info:
-        call(**params)
-    return info.value
-
-
-def code(error: ClientError) -> str:
-    return str(error.response["Error"]["Code"])
 
 
 def connection_id(arn: str) -> str:
