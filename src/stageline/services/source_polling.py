@@ -1,0 +1,171 @@
+"""Change detection by polling: S3 sources with PollForSourceChanges and git sources with
+DetectChanges (both true unless set to "false", AWS's default), every
+STAGELINE_SOURCE_POLL_INTERVAL seconds, in each process that runs the reconciler.
+
+One execution per new revision: the revision last seen is kept per source action
+(`source_watches`) and moved only by a conditional UPDATE from the value this pass read, so
+of several worker processes polling at once exactly one starts the run; a commit that a git
+event already started is not started again. The first observation of a source (right after
+CreatePipeline, whose own run covers it) only records the revision. A git source with a V2
+trigger is polled on its BranchName and the change is run through the trigger's filters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from stageline.artifacts.base import ObjectNotFound, ObjectStore
+from stageline.domain.git_events import push_event
+from stageline.domain.triggers import decide, detects_changes, trigger_for
+from stageline.persistence.db import Database
+from stageline.services import git_access
+from stageline.services.orchestrator import ExecutionSettings
+from stageline.services.ports import Dispatcher
+from stageline.services.secret_box import SecretBox
+from stageline.services.triggering import SourceRef, SourceWatches, Starter, source_actions
+from stageline.settings import Settings
+
+log = logging.getLogger(__name__)
+TRIGGER = "PollForSourceChanges"
+
+
+@dataclass
+class Watched:
+    ref: SourceRef
+    seen: bool  # a revision was recorded before
+    revision: str | None
+    remote: Any = None  # git_access.GitRemote for git sources
+
+
+def pollable(ref: SourceRef) -> bool:
+    type_id = ref.action["actionTypeId"]
+    if (type_id["owner"], type_id["provider"]) == ("AWS", "S3"):
+        return detects_changes(ref.configuration, "PollForSourceChanges")
+    if type_id["provider"] == "CodeStarSourceConnection":
+        return trigger_for(ref.declaration, ref.name) is not None or detects_changes(
+            ref.configuration, "DetectChanges"
+        )
+    return False
+
+
+class SourcePoller:
+    def __init__(self, db: Database, starter: Starter, store: ObjectStore, box: SecretBox) -> None:
+        self.db = db
+        self.starter = starter
+        self.store = store
+        self.box = box
+
+    def poll_once(self) -> list[str]:
+        """One pass over every pollable source; the executions it started."""
+        started: list[str] = []
+        for item in self._watched():
+            try:
+                revision = self._head(item)
+                if revision is None or (item.seen and revision == item.revision):
+                    continue
+                started += self._record(item, revision)
+            except Exception:  # one unreachable source must not stop the others
+                log.warning("polling %s.%s failed", item.ref.pipeline, item.ref.name, exc_info=True)
+        return started
+
+    def _watched(self) -> list[Watched]:
+        found: list[Watched] = []
+        with self.db.unit_of_work(write=False) as uow:
+            watches = SourceWatches(uow.session)
+            for ref in source_actions(uow.session):
+                if not pollable(ref):
+                    continue
+                row = watches.get(ref.pipeline_id, ref.name)
+                item = Watched(ref, row is not None, row.revision if row is not None else None)
+                if ref.provider == "CodeStarSourceConnection":
+                    try:
+                        item.remote = git_access.remote_for(
+                            uow.session,
+                            self.box,
+                            ref.configuration["ConnectionArn"],
+                            ref.configuration["FullRepositoryId"],
+                        )
+                    except Exception:
+                        log.info("%s.%s: connection not usable", ref.pipeline, ref.name)
+                        continue
+                found.append(item)
+        return found
+
+    def _head(self, item: Watched) -> str | None:
+        config = item.ref.configuration
+        if item.remote is not None:
+            return git_access.head_commit(item.remote, config["BranchName"])
+        try:
+            info = self.store.head(config["S3Bucket"], config["S3ObjectKey"])
+        except ObjectNotFound:
+            return None
+        return info.version_id if info.version_id is not None else info.etag
+
+    def _record(self, item: Watched, revision: str) -> list[str]:
+        ref = item.ref
+        trigger = trigger_for(ref.declaration, ref.name)
+        paths: list[str] = []
+        if item.seen and item.remote is not None and trigger is not None:
+            paths = git_access.changed_paths(item.remote, item.revision, revision)
+        with self.db.unit_of_work() as uow:
+            watches = SourceWatches(uow.session)
+            if not item.seen:
+                watches.first(ref.pipeline_id, ref.name, revision)
+                return []
+            if not watches.advance(ref.pipeline_id, ref.name, item.revision, revision):
+                return []  # another process (or a git event) moved it first
+            if item.remote is not None:
+                branch = ref.configuration["BranchName"]
+                event = push_event(
+                    ref.configuration["FullRepositoryId"], branch, item.revision, revision, paths
+                )
+                if decide(ref.configuration, trigger, event) is None:
+                    return []  # seen, and the trigger's filters leave it out
+            execution = self.starter.start(
+                uow, ref.pipeline, ref.action, revision, TRIGGER, ref.name
+            )
+            log.info("%s: %s started on %s of %s", TRIGGER, execution, revision, ref.name)
+            return [execution]
+
+
+class SourcePollingThread:
+    """Runs polling passes in the background of a serve or worker process."""
+
+    def __init__(self, poller: SourcePoller, interval: float) -> None:
+        self.poller = poller
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="source-polling")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poller.poll_once()
+            except Exception:  # the database may be briefly away; the next pass retries
+                log.warning("source polling pass failed", exc_info=True)
+
+
+def polling_thread(
+    db: Database,
+    dispatcher: Dispatcher,
+    executions: ExecutionSettings,
+    store: ObjectStore,
+    settings: Settings,
+) -> SourcePollingThread:
+    """A started polling thread for one process."""
+    poller = SourcePoller(
+        db, Starter(dispatcher, executions), store, SecretBox.from_settings(settings)
+    )
+    thread = SourcePollingThread(poller, settings.source_poll_interval)
+    thread.start()
+    return thread
