@@ -1,0 +1,277 @@
+"""Delivering the outbox: at least once, in order per target address, retried with capped
+exponential backoff, failures kept visible on the rows.
+
+Every process that runs the reconciler runs a `DeliveryThread`. A pass claims the oldest
+undelivered row of each address whose retry is due with a conditional UPDATE (lease expired
+or unset → bump `lease_token`), so processes never send the same row at once and a later row
+of an address waits until the earlier one is through. The send happens outside any
+transaction; the result is recorded only under the lease token the sender got. A process
+that dies mid-send leaves its lease to expire; the row is then sent again (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from stageline.persistence.db import Database
+from stageline.persistence.models_events import Event, EventDelivery, NotificationTarget
+from stageline.services.event_targets import Outgoing, Sender, SendFailed
+from stageline.services.events import WAKE
+from stageline.services.ports import Clock, utcnow
+
+log = logging.getLogger("stageline.events")
+OPEN = ("pending", "failed")
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    retention_days: int = 30
+    lease_seconds: float = 60.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    prune_every_seconds: float = 300.0
+
+
+def backoff(attempts: int, settings: DeliverySettings) -> float:
+    """Seconds before the next try after `attempts` failures: 1, 2, 4, ... up to the cap."""
+    exponent = min(max(attempts - 1, 0), 30)
+    return float(min(settings.backoff_base_seconds * 2**exponent, settings.backoff_cap_seconds))
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db: Database,
+        senders: Mapping[str, Sender],
+        settings: DeliverySettings | None = None,
+        clock: Clock = utcnow,
+        credentials: Callable[[Outgoing], Outgoing] | None = None,
+    ) -> None:
+        self.db, self.senders, self.clock = db, senders, clock
+        self.settings = settings or DeliverySettings()
+        # Adds what must not be stored in the row (a git host's token) just before sending.
+        self.credentials = credentials
+        self._last_prune = 0.0
+
+    def run_once(self) -> int:
+        """One pass: send every claimable row once; the number sent successfully."""
+        self._maybe_prune()
+        sent = 0
+        for item, token in self._claim():
+            sent += self._send(item, token)
+        return sent
+
+    # -- claiming ----------------------------------------------------------------------
+    def _claim(self) -> list[tuple[Outgoing, int]]:
+        now = self.clock()
+        earlier = aliased(EventDelivery)
+        free = (EventDelivery.lease_expires_at.is_(None)) | (EventDelivery.lease_expires_at < now)
+        head = ~exists().where(
+            earlier.address == EventDelivery.address,
+            earlier.status.in_(OPEN),
+            earlier.pk < EventDelivery.pk,
+        )
+        query = (
+            select(EventDelivery.pk)
+            .where(EventDelivery.status.in_(OPEN), EventDelivery.next_attempt_at <= now, head)
+            .where(free)
+            .order_by(EventDelivery.pk)
+            .limit(BATCH)
+        )
+        claimed: list[tuple[Outgoing, int]] = []
+        with self.db.unit_of_work() as uow:
+            session = uow.session
+            for pk in list(session.scalars(query)):
+                token = session.scalar(
+                    update(EventDelivery)
+                    .where(EventDelivery.pk == pk, EventDelivery.status.in_(OPEN), free)
+                    .values(
+                        lease_token=EventDelivery.lease_token + 1,
+                        lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
+                    )
+                    .returning(EventDelivery.lease_token)
+                    .execution_options(synchronize_session=False)
+                )
+                if token is None:
+                    continue  # another process took it between the read and the update
+                row = session.get(EventDelivery, pk)
+                assert row is not None
+                claimed.append((self._outgoing(session, row), int(token)))
+        return claimed
+
+    @staticmethod
+    def _outgoing(session: Session, row: EventDelivery) -> Outgoing:
+        event_id = None
+        if row.event_pk is not None:
+            event_id = session.scalar(select(Event.event_id).where(Event.pk == row.event_pk))
+        secret = None
+        if row.kind == "webhook":
+            secret = session.scalar(
+                select(NotificationTarget.secret).where(NotificationTarget.address == row.address)
+            )
+        return Outgoing(row.pk, row.kind, row.address, dict(row.payload), event_id, secret)
+
+    # -- sending -----------------------------------------------------------------------
+    def _send(self, item: Outgoing, token: int) -> int:
+        sender = self.senders.get(item.kind)
+        error: str | None = None
+        try:
+            if sender is None:
+                raise SendFailed(f"no sender for {item.kind} deliveries in this process")
+            if self.credentials is not None and item.kind == "commit_status":
+                item = self.credentials(item)
+            sender(item)
+        except SendFailed as exc:
+            error = str(exc)[:2000]
+        except Exception as exc:  # a bug in one sender must not stop the loop
+            log.exception("delivery %s failed unexpectedly", item.pk)
+            error = f"{type(exc).__name__}"
+        self._record(item, token, error)
+        return 1 if error is None else 0
+
+    def _record(self, item: Outgoing, token: int, error: str | None) -> None:
+        now = self.clock()
+        with self.db.unit_of_work() as uow:
+            session = uow.session
+            row = session.get(EventDelivery, item.pk)
+            if row is None or row.lease_token != token:
+                return  # pruned, or our lease expired and another process has it now
+            row.attempts += 1
+            row.lease_expires_at = None
+            if error is None:
+                row.status, row.delivered_at, row.last_error = "delivered", now, None
+            else:
+                row.status, row.last_error = "failed", error
+                row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, self.settings))
+                log.warning(
+                    "delivery %s to %s failed (attempt %d): %s",
+                    row.pk,
+                    row.kind,
+                    row.attempts,
+                    error,
+                )
+            if item.kind in ("sns", "webhook"):
+                session.execute(
+                    update(NotificationTarget)
+                    .where(NotificationTarget.address == item.address)
+                    .values(status="ACTIVE" if error is None else "UNREACHABLE")
+                )
+
+    # -- retention ---------------------------------------------------------------------
+    def _maybe_prune(self) -> None:
+        if time.monotonic() - self._last_prune < self.settings.prune_every_seconds:
+            return
+        self._last_prune = time.monotonic()
+        self.prune()
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Forget events (and their deliveries) past the retention time."""
+        cutoff = (now or self.clock()) - timedelta(days=self.settings.retention_days)
+        with self.db.unit_of_work() as uow:
+            session = uow.session
+            old = select(Event.pk).where(Event.created_at < cutoff)
+            session.execute(
+                delete(EventDelivery)
+                .where(
+                    (EventDelivery.event_pk.in_(old))
+                    | and_(EventDelivery.event_pk.is_(None), EventDelivery.created_at < cutoff)
+                )
+                .execution_options(synchronize_session=False)
+            )
+            result = session.execute(
+                delete(Event)
+                .where(Event.created_at < cutoff)
+                .execution_options(synchronize_session=False)
+            )
+            count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            log.info("pruned %d events older than %d days", count, self.settings.retention_days)
+        return count
+
+
+class DeliveryThread:
+    """Runs delivery passes: at once when this process commits an event with deliveries,
+    else every `interval` seconds (other processes' events)."""
+
+    def __init__(self, deliverer: Deliverer, interval: float = 0.5) -> None:
+        self.deliverer = deliverer
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="event-delivery")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        WAKE.set()
+        self._thread.join(timeout=15)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            WAKE.wait(self.interval)
+            WAKE.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.deliverer.run_once()
+            except Exception:  # the database may be briefly away; the next pass retries
+                log.warning("event delivery pass failed", exc_info=True)
+
+
+# -- reading (REST) ------------------------------------------------------------------------
+def list_events(
+    session: Session,
+    *,
+    pipeline: str | None = None,
+    execution_id: str | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Stored events in the order they happened, after the sequence number `after`."""
+    query = select(Event).where(Event.pk > after).order_by(Event.pk).limit(limit)
+    if pipeline:
+        query = query.where(Event.pipeline_name == pipeline)
+    if execution_id:
+        query = query.where(Event.execution_id == execution_id)
+    return [{"sequence": e.pk, "event": e.body} for e in session.scalars(query)]
+
+
+def list_deliveries(
+    session: Session, *, status: str | None = None, after: int = 0, limit: int = 100
+) -> list[dict[str, Any]]:
+    query = (
+        select(EventDelivery, Event.event_id)
+        .outerjoin(Event, Event.pk == EventDelivery.event_pk)
+        .where(EventDelivery.pk > after)
+        .order_by(EventDelivery.pk)
+        .limit(limit)
+    )
+    if status:
+        query = query.where(EventDelivery.status == status)
+    return [
+        {
+            "id": row.pk,
+            "eventId": event_id,
+            "kind": row.kind,
+            "address": row.address,
+            "ruleArn": row.rule_arn,
+            "status": row.status,
+            "attempts": row.attempts,
+            "lastError": row.last_error,
+            "nextAttemptAt": row.next_attempt_at if row.status != "delivered" else None,
+            "createdAt": row.created_at,
+            "deliveredAt": row.delivered_at,
+        }
+        for row, event_id in session.execute(query)
+    ]
