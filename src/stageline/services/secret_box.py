@@ -8,6 +8,7 @@ single-process setup. Decrypted values never go into messages: a failure names t
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -64,10 +65,14 @@ def _key_file(path: Path) -> bytes:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_bytes().strip()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(key)
+    try:
+        os.link(partial, path)  # atomic and exclusive: nobody ever reads a half-written key
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    finally:
+        partial.unlink()
     return key
