@@ -223,3 +223,70 @@ def test_a_rolled_back_change_leaves_no_event(tmp_path: Path) -> None:
         states = [(e.detail_type.split()[1], e.state) for e in uow.session.query(Event)]
     assert ("Pipeline", "STARTED") in states and ("Action", "STARTED") in states
     db.dispose()
+
+
+def test_competing_deliverers_send_each_row_once_in_order(tmp_path: Path) -> None:
+    """Two delivery loops (as in two worker processes) on one Postgres database: every row is
+    sent exactly once, and each address gets its rows in order, while one address fails."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from tests.support.servers import postgres_database
+
+    from stageline.persistence.models_events import EventDelivery
+    from stageline.services.event_delivery import Deliverer, DeliverySettings
+    from stageline.services.event_targets import Outgoing, SendFailed
+    from stageline.settings import Settings
+
+    with postgres_database() as raw:
+        url = Settings(database_url=raw).resolved_database_url
+        migrate.upgrade(url)
+        db = Database(url)
+        now = datetime.now(UTC)
+        with db.unit_of_work() as uow:
+            for i in range(30):
+                uow.session.add(
+                    EventDelivery(
+                        kind="webhook",
+                        address=f"http://target-{i % 3}",
+                        payload={"message": {"n": i}},
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        lease_token=0,
+                        created_at=now,
+                    )
+                )
+        sent: list[tuple[str, int]] = []
+        lock = threading.Lock()
+        refusals = {"left": 2}
+
+        def sender(item: Outgoing) -> None:
+            time.sleep(0.005)  # widen the window two loops could overlap in
+            with lock:
+                if item.address == "http://target-1" and refusals["left"] > 0:
+                    refusals["left"] -= 1
+                    raise SendFailed("HTTP 503 from the target")
+                sent.append((item.address, item.payload["message"]["n"]))
+
+        settings = DeliverySettings(backoff_base_seconds=0.05, backoff_cap_seconds=0.1)
+        loops = [Deliverer(db, {"webhook": sender}, settings) for _ in range(2)]
+        deadline = time.monotonic() + 60
+
+        def run(deliverer: Deliverer) -> None:
+            while len(sent) < 30 and time.monotonic() < deadline:
+                deliverer.run_once()
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=run, args=(d,)) for d in loops]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        db.dispose()
+
+    assert sorted(n for _, n in sent) == list(range(30)), "each row exactly once"
+    for address in ("http://target-0", "http://target-1", "http://target-2"):
+        numbers = [n for a, n in sent if a == address]
+        assert numbers == sorted(numbers), f"{address} got its rows out of order"

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 
 @dataclass(frozen=True)
 class Received:
@@ -94,3 +96,56 @@ class Receiver:
             f"the receiver got {len(self.accepted)} accepted {what} of {count} in {timeout:g} s "
             f"({len(self.requests)} requests in all)"
         )
+
+
+class FakeGitHost:
+    """A git host for commit-status tests: `/api/...` requests (GitHub's `/api/v3`, GitLab's
+    `/api/v4` commit-status calls) are recorded and answered 201; everything else is relayed
+    to a real git smart HTTP server (`upstream`), so the same endpoint serves clones."""
+
+    def __init__(self, upstream: str) -> None:
+        self.statuses: list[Received] = []
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path.startswith("/api/"):
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    host.statuses.append(Received(self.path, headers, body, time.monotonic(), 201))
+                    self.send_response(201)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                    return
+                skip = {"host", "content-length", "connection"}
+                forwarded = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                answer = httpx.request(
+                    self.command, upstream + self.path, content=body, headers=forwarded
+                )
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = _relay
+            do_POST = _relay
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeGitHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -54,7 +54,7 @@ async def get_events(
 async def get_deliveries(
     request: Request,
     _caller: Caller,
-    status: Literal["pending", "failed", "delivered"] | None = None,
+    status: Literal["pending", "failed", "delivered", "dropped"] | None = None,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Limit = 100,
 ) -> dict[str, Any]:

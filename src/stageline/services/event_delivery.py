@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from stageline.persistence.db import Database
 from stageline.persistence.models_events import Event, EventDelivery, NotificationTarget
-from stageline.services.event_targets import Outgoing, Sender, SendFailed
+from stageline.services.event_targets import NotDeliverable, Outgoing, Sender, SendFailed
 from stageline.services.events import WAKE
 from stageline.services.ports import Clock, utcnow
 
@@ -55,12 +55,9 @@ class Deliverer:
         senders: Mapping[str, Sender],
         settings: DeliverySettings | None = None,
         clock: Clock = utcnow,
-        credentials: Callable[[Outgoing], Outgoing] | None = None,
     ) -> None:
         self.db, self.senders, self.clock = db, senders, clock
         self.settings = settings or DeliverySettings()
-        # Adds what must not be stored in the row (a git host's token) just before sending.
-        self.credentials = credentials
         self._last_prune = 0.0
 
     def run_once(self) -> int:
@@ -125,21 +122,20 @@ class Deliverer:
     def _send(self, item: Outgoing, token: int) -> int:
         sender = self.senders.get(item.kind)
         error: str | None = None
+        final = False
         try:
             if sender is None:
                 raise SendFailed(f"no sender for {item.kind} deliveries in this process")
-            if self.credentials is not None and item.kind == "commit_status":
-                item = self.credentials(item)
             sender(item)
         except SendFailed as exc:
-            error = str(exc)[:2000]
+            error, final = str(exc)[:2000], isinstance(exc, NotDeliverable)
         except Exception as exc:  # a bug in one sender must not stop the loop
             log.exception("delivery %s failed unexpectedly", item.pk)
             error = f"{type(exc).__name__}"
-        self._record(item, token, error)
+        self._record(item, token, error, final)
         return 1 if error is None else 0
 
-    def _record(self, item: Outgoing, token: int, error: str | None) -> None:
+    def _record(self, item: Outgoing, token: int, error: str | None, final: bool) -> None:
         now = self.clock()
         with self.db.unit_of_work() as uow:
             session = uow.session
@@ -150,6 +146,9 @@ class Deliverer:
             row.lease_expires_at = None
             if error is None:
                 row.status, row.delivered_at, row.last_error = "delivered", now, None
+            elif final:
+                row.status, row.last_error = "dropped", error
+                log.warning("delivery %s to %s dropped: %s", row.pk, row.kind, error)
             else:
                 row.status, row.last_error = "failed", error
                 row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, self.settings))

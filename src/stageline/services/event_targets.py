@@ -24,6 +24,11 @@ class SendFailed(Exception):
     """A delivery attempt failed; the message goes to the delivery row (never a secret)."""
 
 
+class NotDeliverable(SendFailed):
+    """No attempt can ever succeed (e.g. a git host without a commit-status API): the row is
+    marked `dropped` with the reason instead of being retried."""
+
+
 def new_secret() -> str:
     return secrets.token_hex(32)
 

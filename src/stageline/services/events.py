@@ -27,6 +27,8 @@ from stageline.persistence.models_events import (
     NotificationRuleTarget,
     NotificationTarget,
 )
+from stageline.services import commit_status
+from stageline.services.commit_status import commits_of_variables, is_git_source
 from stageline.services.event_format import (
     Change,
     approval_message,
@@ -39,6 +41,7 @@ from stageline.services.event_format import (
 if TYPE_CHECKING:  # the orchestrator imports this module
     from stageline.services.orchestrator import Orchestrator as StatusWriter
 
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "CANCELED", "SUPERSEDED"})
 _RULES_KEY = "stageline.notification_rules"
 # Set after every commit that wrote a delivery: the local delivery loop wakes at once.
 WAKE = threading.Event()
@@ -118,6 +121,7 @@ def record(writer: StatusWriter, change: StatusChange) -> Event | None:
     deliveries = _fan_out(writer, event, set(ids))
     if approval and state == "STARTED" and row is not None:
         deliveries += _approval(writer, event, info, row, action_decl)
+    deliveries += _commit_statuses(writer, event, change, row, action_decl)
     if deliveries:
         writer.uow.after_commit(WAKE.set)
     return event
@@ -235,6 +239,37 @@ def _approval(
     )
     payload = {"subject": approval_subject(info.pipeline, info.action or ""), "message": message}
     return [_delivery(writer, event, "sns", topic, payload, None, raw=True)]
+
+
+def _commit_statuses(
+    writer: StatusWriter,
+    event: Event,
+    change: StatusChange,
+    row: ActionExecution | None,
+    action_decl: dict[str, Any],
+) -> list[EventDelivery]:
+    """Commit statuses for a git source's commit (pending) and at the execution's end."""
+    if change.entity == "action" and event.state == "SUCCEEDED" and is_git_source(action_decl):
+        variables = row.output_variables if row is not None else {}
+        commits = commits_of_variables(variables)
+        started = True
+    elif change.entity == "execution" and event.state in FINAL_STATES:
+        commits, started = [], False
+    else:
+        return []
+    arn = event.body["resources"][0]
+    if not commit_status.enabled(writer.session, arn):
+        return []
+    if not started:
+        commits = commit_status.commits_of(writer.session, change.execution_pk)
+    state = commit_status.state_for(event.state, started=started)
+    made = []
+    for commit in commits:
+        address, payload = commit_status.request(
+            commit, state, event.pipeline_name, event.execution_id, _public_url()
+        )
+        made.append(_delivery(writer, event, "commit_status", address, payload, None, raw=True))
+    return made
 
 
 def _delivery(
