@@ -1,7 +1,7 @@
 """The CodeStarSourceConnection source on both stacks: a repository over file:// and over git's
 smart HTTP server demanding a token, CODE_ZIP and CODEBUILD_CLONE_REF (history and submodules
 for a later action's `git log`), output variables, a pinned COMMIT_ID, and the failures
-(PENDING connection, missing branch, refused token) — the token never shown anywhere."""
+(PENDING connection, missing branch, missing repository, refused token) — the token never shown anywhere."""
 
 from __future__ import annotations
 
@@ -178,13 +178,19 @@ def test_failures_say_why_and_never_show_the_token(stack: Stack, tmp_path: Path)
             "pending": (connection(stack, repo.file_url, None), "main", "PENDING"),
             "branch": (connection(stack, repo.file_url, {"anonymous": True}), "nope", "nope"),
             "token": (connection(stack, http.url, {"token": "wrong-token-42"}), "main", "refused"),
+            "repository": (
+                connection(stack, repo.file_url, {"anonymous": True}),
+                "main",
+                "Cannot read repository",
+            ),
         }
         started = {}
         for case, (arn, branch, _) in cases.items():
             name = unique(f"git-{case}")
+            repository = f"{repo.name}-missing" if case == "repository" else repo.name
             declaration = pipeline(
                 name,
-                stage("Source", git_source(arn, repo.name, branch)),
+                stage("Source", git_source(arn, repository, branch)),
                 stage("Build", commands("Never", ["true"])),
             )
             started[case] = (name, stack.create_pipeline(declaration))

@@ -50,13 +50,16 @@ def detail(rt: Runtime, service: ConnectionService, row: Connection) -> dict[str
 
 
 @router.get("/connections")
-async def list_connections(request: Request, _caller: Caller) -> Any:
+async def list_connections(
+    request: Request,
+    _caller: Caller,
+    nextToken: str | None = None,  # AWS's spelling of the paging token
+) -> Any:
     rt = runtime_of(request)
 
     def listing(service: ConnectionService) -> Any:
-        rows, token = service.list_connections({"MaxResults": 100})
-        found = [service.find_connection(r["ConnectionArn"]) for r in rows]
-        return {"connections": [detail(rt, service, r) for r in found], "nextToken": token}
+        rows, token = service.connection_rows({"MaxResults": 100, "NextToken": nextToken})
+        return {"connections": [detail(rt, service, r) for r in rows], "nextToken": token}
 
     return await _in_unit(rt, listing, write=False)
 

@@ -224,16 +224,19 @@ class ConnectionService:
         }
 
     def list_connections(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        rows, token = self.connection_rows(params)
+        return [self.connection_view(r) for r in rows], token
+
+    def connection_rows(self, params: dict[str, Any]) -> tuple[list[Connection], str | None]:
         query = select(Connection)
         if params.get("ProviderTypeFilter"):
             query = query.where(Connection.provider_type == params["ProviderTypeFilter"])
         if params.get("HostArnFilter"):
             host = self.find_host(params["HostArnFilter"])
             query = query.where(Connection.host_pk == host.pk)
-        rows, token = self._page(
+        return self._page(
             query, Connection.pk, "connections", params.get("MaxResults"), params.get("NextToken")
         )
-        return [self.connection_view(r) for r in rows], token
 
     def delete_connection(self, arn: str) -> None:
         row = self.find_connection(arn)

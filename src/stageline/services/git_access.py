@@ -219,7 +219,11 @@ def _base_env() -> dict[str, str]:
 @contextmanager
 def _credentials_env(remote: GitRemote) -> Iterator[dict[str, str]]:
     env = _base_env()
-    config: list[tuple[str, str]] = [("protocol.file.allow", "always")]
+    config: list[tuple[str, str]] = []
+    if urlsplit(remote.url).scheme == "file":
+        # Submodules of an on-disk repository live on disk too; for any other remote git's
+        # default keeps a repository's submodules from reading the worker's files.
+        config.append(("protocol.file.allow", "always"))
     keydir: str | None = None
     if remote.token and remote.endpoint:
         user = remote.username or rules.token_username(remote.provider_type)
