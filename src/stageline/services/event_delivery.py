@@ -85,13 +85,23 @@ class Deliverer:
             .order_by(EventDelivery.pk)
             .limit(BATCH)
         )
+        # Look first without the write lock (SQLite's is database-wide): most passes find none.
+        with self.db.unit_of_work(write=False) as uow:
+            due = list(uow.session.scalars(query))
         claimed: list[tuple[Outgoing, int]] = []
+        if not due:
+            return claimed
         with self.db.unit_of_work() as uow:
             session = uow.session
-            for pk in list(session.scalars(query)):
+            for pk in due:
                 token = session.scalar(
                     update(EventDelivery)
-                    .where(EventDelivery.pk == pk, EventDelivery.status.in_(OPEN), free)
+                    .where(
+                        EventDelivery.pk == pk,
+                        EventDelivery.status.in_(OPEN),
+                        EventDelivery.next_attempt_at <= now,  # not retried early
+                        free,
+                    )
                     .values(
                         lease_token=EventDelivery.lease_token + 1,
                         lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
