@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from sqlalchemy import select
 from tests.executions.declarations import commands, s3_source, stage, unique
 from tests.executions.declarations import pipeline as declaration
 from tests.executions.stack import zip_bytes
 from tests.support.github_payloads import FakeGitHubApi, github_delivery, github_push
 from tests.support.servers import Server, postgres_database, running_server, server_env
+
+from stageline.persistence.db import Database
+from stageline.persistence.models import Pipeline
+from stageline.services.triggering import SourceWatches
 
 GITHUB_TOKEN = "gho_test_token_0123456789"
 GITHUB_V1 = {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"}
@@ -225,8 +231,46 @@ def test_the_aws_cli_speaks_webhooks(aws: Any, cp: Any, server: Server, tmp_path
     refused = aws("codepipeline", "put-webhook", "--cli-input-json", f"file://{given}")
     assert refused.returncode != 0
     assert "InvalidWebhookAuthenticationParametersException" in refused.stderr
+    bad = webhook(unique("cli"), target)
+    bad["filters"] = [{"jsonPath": "$..[?(", "matchEquals": "x"}]
+    given.write_text(json.dumps({"webhook": bad}))
+    refused = aws("codepipeline", "put-webhook", "--cli-input-json", f"file://{given}")
+    assert refused.returncode != 0
+    assert "InvalidWebhookFilterPatternException" in refused.stderr
     missing = aws("codepipeline", "register-webhook-with-third-party", "--webhook-name", "nope")
     assert missing.returncode != 0 and "WebhookNotFoundException" in missing.stderr
+    revision = "revisionId=r1,revisionChangeId=r1,created=2026-01-01T00:00:00Z"
+    for pipeline_name, action, code in (
+        ("no-such-pipeline", "Source", "PipelineNotFoundException"),
+        (target, "Nope", "ActionNotFoundException"),
+    ):
+        answer = aws(
+            "codepipeline",
+            "put-action-revision",
+            "--pipeline-name",
+            pipeline_name,
+            "--stage-name",
+            "Source",
+            "--action-name",
+            action,
+            "--action-revision",
+            revision,
+        )
+        assert answer.returncode != 0 and code in answer.stderr, answer.stderr
+    done = aws(
+        "codepipeline",
+        "put-action-revision",
+        "--pipeline-name",
+        target,
+        "--stage-name",
+        "Source",
+        "--action-name",
+        "Source",
+        "--action-revision",
+        revision,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.json()["newRevision"] is True
     assert aws("codepipeline", "delete-webhook", "--name", name).returncode == 0
 
 
@@ -469,3 +513,52 @@ def test_put_action_revision_errors(
     with pytest.raises(ClientError) as bad:
         cp.put_action_revision(**params, actionRevision=revision("abc"))
     assert error_code(bad) == code
+
+
+# -- one start per revision ----------------------------------------------------------------------
+
+
+def test_source_watches_let_one_of_two_detectors_win(cp: Any, server: Server) -> None:
+    """Two processes that read the same revision race to move it: the conditional UPDATE lets
+    exactly one through, the other waits for it and then sees it lost."""
+    name = s3_pipeline(cp, server)
+    db = Database(server.database_url or f"sqlite:///{server.data_dir / 'stageline.db'}")
+    try:
+        with db.unit_of_work(write=False) as uow:
+            pipeline_id = uow.session.scalar(select(Pipeline.id).where(Pipeline.name == name))
+        assert pipeline_id is not None
+        with db.unit_of_work() as uow:
+            assert SourceWatches(uow.session).first(pipeline_id, "Source", "r1")
+        with db.unit_of_work() as uow:
+            assert not SourceWatches(uow.session).first(pipeline_id, "Source", "r9")
+
+        results: list[bool] = []
+        holding, release = threading.Event(), threading.Event()
+
+        def detector(hold: bool) -> None:
+            with db.unit_of_work() as uow:
+                results.append(
+                    SourceWatches(uow.session).advance(pipeline_id, "Source", "r1", "r2")
+                )
+                if hold:  # keep the transaction (and its row lock) open a moment
+                    holding.set()
+                    release.wait(5)
+
+        first = threading.Thread(target=detector, args=(True,))
+        first.start()
+        assert holding.wait(5)
+        second = threading.Thread(target=detector, args=(False,))
+        second.start()
+        time.sleep(0.3)
+        release.set()
+        first.join(10)
+        second.join(10)
+        assert results == [True, False]
+
+        with db.unit_of_work() as uow:
+            watches = SourceWatches(uow.session)
+            assert not watches.claim(pipeline_id, "Source", "r2")  # started already
+            assert watches.claim(pipeline_id, "Source", "r3")
+            assert not watches.advance(pipeline_id, "Source", "r2", "r4")
+    finally:
+        db.dispose()

@@ -10,6 +10,7 @@ nothing. The secret token is stored encrypted and shown redacted, as AWS does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -209,10 +210,16 @@ def github_signature_ok(secret: str, headers: Mapping[str, str], body: bytes) ->
     return False
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(path: str) -> Any:
+    """A parsed JSONPath (parsing costs far more than matching; rules repeat)."""
+    return parse_jsonpath(path)
+
+
 def check_filters(filters: Sequence[Mapping[str, str]], configuration: Mapping[str, str]) -> None:
     for rule in filters:
         try:
-            parse_jsonpath(rule["jsonPath"])
+            _compiled(rule["jsonPath"])
         except Exception as exc:  # its lexer and parser raise several unrelated types
             raise InvalidWebhookFilterPatternException(
                 f"The JsonPath {rule['jsonPath']!r} is not valid: {exc}"
@@ -231,7 +238,7 @@ def filters_match(
     """All filters pass: each JSONPath selects a value equal to its resolved matchEquals
     (without matchEquals, selects anything at all)."""
     for rule in filters:
-        found = [m.value for m in parse_jsonpath(rule["jsonPath"]).find(payload)]
+        found = [m.value for m in _compiled(rule["jsonPath"]).find(payload)]
         expected = rule.get("matchEquals")
         if expected is None:
             if not any(v is not None for v in found):
