@@ -12,12 +12,26 @@ from typing import Any
 import boto3
 import httpx
 from botocore.config import Config
+from tests.executions.builds import buildspec
 from tests.executions.declarations import commands, pipeline, stage, unique
 from tests.executions.stack import Stack
+from tests.executions.test_codebuild_action import codebuild, pipeline_project
 from tests.support.git_server import GitHttpServer, GitRepo, git
 from tests.support.servers import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
 TOKEN = "glpat-e2eSECRET-0123456789"
+GIT_LOG_BUILDSPEC = buildspec(
+    """
+version: 0.2
+env:
+  exported-variables: [COUNT, LAST]
+phases:
+  build:
+    commands:
+      - export COUNT=$(git rev-list --count HEAD)
+      - export LAST=$(git log -1 --format=%s)
+"""
+)
 
 
 def connections(stack: Stack) -> Any:
@@ -154,10 +168,15 @@ def test_clone_ref_over_smart_http_with_a_token(stack: Stack, tmp_path: Path) ->
             ],
             variables=["LOG", "HEAD_SHA", "BRANCH", "SUB"],
         )
+        # The same clone as a CodeBuild action's source: its buildspec reads the history too.
+        project = pipeline_project(stack, GIT_LOG_BUILDSPEC)
         name = unique("git-clone")
         source = git_source(arn, repo.name, fmt="CODEBUILD_CLONE_REF")
-        declaration = pipeline(name, stage("Source", source), stage("Build", history))
+        build = stage("Build", history, codebuild("GitLog", project))
+        declaration = pipeline(name, stage("Source", source), build)
         execution = stack.wait(name, stack.create_pipeline(declaration))
+        built_by_codebuild = outputs(stack, name, execution["pipelineExecutionId"], "GitLog")
+        assert built_by_codebuild == {"COUNT": "2", "LAST": "two"}
         built = outputs(stack, name, execution["pipelineExecutionId"], "History")
         assert built == {
             "LOG": "two one ",
