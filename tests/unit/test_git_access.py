@@ -3,6 +3,7 @@ demanding a token; remote_for over a real SQLite database with encrypted credent
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -129,3 +130,49 @@ def test_remote_for_reads_encrypted_credentials(tmp_path: Path) -> None:
         with pytest.raises(ServiceError):
             git_access.remote_for(uow.session, box, arn, "../etc")
     db.dispose()
+
+
+def test_user_and_password_reach_the_server_as_basic_auth(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path)
+    sha = repo.commit({"x": "1"}, "x")
+    with GitHttpServer(tmp_path, token="pass-word-1") as http:
+        r = remote(repo, http.url, tmp_path, "pass-word-1")
+        with_user = GitRemote(**{**r.__dict__, "username": "ci-user"})
+        assert git_access.head_commit(with_user, "main") == sha
+
+
+def test_an_ssh_key_goes_to_a_private_file_that_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh itself is the outside world here: a stand-in records how git called it."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "ssh-call"
+    bin_dir.mkdir()
+    fake = bin_dir / "ssh"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'key=""; prev=""; for a in "$@"; do [ "$prev" = "-i" ] && key="$a"; prev="$a"; done\n'
+        f'echo "$(stat -c %a "$key") $(cat "$key")" > {record}\n'
+        "echo 'Permission denied (publickey).' >&2; exit 255\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n"
+    r = GitRemote(
+        connection_arn="arn:aws:codeconnections:us-east-1:000000000000:connection/s",
+        full_repository_id="team/app",
+        provider_type="GitLabSelfManaged",
+        url="ssh://git@git.example.invalid/team/app",
+        web_url=None,
+        api_url=None,
+        ssh_key=key,
+        endpoint="ssh://git@git.example.invalid",
+    )
+    with pytest.raises(GitError) as refused:
+        git_access.head_commit(r, "main")
+    assert "Permission denied" in str(refused.value) and "SECRETKEYBODY" not in str(refused.value)
+    mode, content = record.read_text().split(" ", 1)
+    assert mode == "600" and "OPENSSH PRIVATE KEY" in content
+    assert list(scratch.iterdir()) == []  # the key's directory is gone
