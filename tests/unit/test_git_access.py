@@ -4,8 +4,10 @@ demanding a token; remote_for over a real SQLite database with encrypted credent
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,19 @@ def test_an_ssh_key_goes_to_a_private_file_that_is_removed(
     mode, content = record.read_text().split(" ", 1)
     assert mode == "600" and "OPENSSH PRIVATE KEY" in content
     assert list(scratch.iterdir()) == []  # the key's directory is gone
+
+
+def test_cancelling_kills_a_git_command_that_hangs(tmp_path: Path) -> None:
+    """A server that accepts and never answers: cancellation ends the fetch at once."""
+    repo = GitRepo(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(GitError) as stopped:
+            git_access.fetch(
+                remote(repo, endpoint, tmp_path),
+                "main",
+                cancelled=lambda: time.monotonic() - started > 0.3,
+            )
+    assert "cancelled" in str(stopped.value)
+    assert time.monotonic() - started < 10

@@ -64,7 +64,9 @@ class GitSourceProvider:
         if head is None:
             raise ActionError(f"Branch {branch} was not found in {where}")
         commit = pinned or head
-        mirror = _git(lambda: git_access.fetch(remote, branch, commit), where)
+        mirror = _git(
+            lambda: git_access.fetch(remote, branch, commit, cancelled=ctx.cancelled), where
+        )
         if not git_access.has_commit(mirror, commit):
             raise ActionError(f"Commit {commit} was not found in {where}", "RevisionUnavailable")
         info = _git(lambda: git_access.commit_info(remote, commit), where)
@@ -75,7 +77,12 @@ class GitSourceProvider:
         if output_format == "CODE_ZIP":
             _extract_tree(remote, mirror, info.commit_id, tree, where)
         else:
-            _git(lambda: git_access.clone(remote, mirror, branch, info.commit_id, tree), where)
+            _git(
+                lambda: git_access.clone(
+                    remote, mirror, branch, info.commit_id, tree, cancelled=ctx.cancelled
+                ),
+                where,
+            )
         upload_output(ctx, ctx.outputs[0], tree)
         return _succeeded(remote, branch, info)
 

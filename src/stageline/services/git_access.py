@@ -16,9 +16,11 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +37,7 @@ from stageline.services.secret_box import SecretBox
 
 DEFAULT_CACHE_ROOT = Path(tempfile.gettempdir()) / "stageline-git-cache"
 GIT_TIMEOUT_SECONDS = 900.0
+CANCEL_CHECK_SECONDS = 0.5
 _SEP = "\x1f"
 
 
@@ -124,15 +127,22 @@ def head_commit(remote: GitRemote, branch: str) -> str | None:
     return None
 
 
-def fetch(remote: GitRemote, branch: str, commit: str | None = None) -> Path:
+def fetch(
+    remote: GitRemote,
+    branch: str,
+    commit: str | None = None,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+) -> Path:
     """Bring `branch` (and `commit`, when it is not on the branch) into the mirror; its path."""
     with _mirror(remote) as mirror:
         refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
-        _git(remote, ["fetch", "--quiet", "--prune", "--tags", "origin", refspec], cwd=mirror)
+        fetch_branch = ["fetch", "--quiet", "--prune", "--tags", "origin", refspec]
+        _git(remote, fetch_branch, cwd=mirror, cancelled=cancelled)
         if commit is not None and not has_commit(mirror, commit):
             # A commit no branch holds any more: servers allowing it serve it by id.
             with suppress(GitError):
-                _git(remote, ["fetch", "--quiet", "origin", commit], cwd=mirror)
+                _git(remote, ["fetch", "--quiet", "origin", commit], mirror, cancelled)
         return mirror
 
 
@@ -176,14 +186,23 @@ def archive(remote: GitRemote, mirror: Path, commit: str, dest: Path) -> None:
     _git(remote, ["archive", "--format=tar", f"--output={dest}", commit], cwd=mirror)
 
 
-def clone(remote: GitRemote, mirror: Path, branch: str, commit: str, dest: Path) -> None:
+def clone(
+    remote: GitRemote,
+    mirror: Path,
+    branch: str,
+    commit: str,
+    dest: Path,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
     """A full clone at `commit` on `branch` with .git and submodules, origin set to the
     remote's URL (no credentials in it)."""
-    _git(remote, ["clone", "--quiet", "--no-checkout", str(mirror), str(dest)])
+    _git(remote, ["clone", "--quiet", "--no-checkout", str(mirror), str(dest)], None, cancelled)
     _git(remote, ["remote", "set-url", "origin", remote.url], cwd=dest)
     _git(remote, ["checkout", "--quiet", "-B", branch, commit], cwd=dest)
     if (dest / ".gitmodules").exists():
-        _git(remote, ["submodule", "update", "--quiet", "--init", "--recursive"], cwd=dest)
+        submodules = ["submodule", "update", "--quiet", "--init", "--recursive"]
+        _git(remote, submodules, cwd=dest, cancelled=cancelled)
 
 
 def run_git(remote: GitRemote, args: Sequence[str], cwd: Path | None = None) -> str:
@@ -251,24 +270,44 @@ def _credentials_env(remote: GitRemote) -> Iterator[dict[str, str]]:
             shutil.rmtree(keydir, ignore_errors=True)
 
 
-def _git(remote: GitRemote, args: list[str], cwd: Path | None = None) -> str:
+def _git(
+    remote: GitRemote,
+    args: list[str],
+    cwd: Path | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> str:
+    """Run git; a timeout or `cancelled()` kills its whole process group (ssh, helpers)."""
     with _credentials_env(remote) as env:
-        try:
-            done = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=GIT_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise GitError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS:.0f}s") from None
-    if done.returncode != 0:
-        raise GitError(_scrub(remote, done.stderr.strip() or f"git {args[0]} failed"))
-    return done.stdout
+        process = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + GIT_TIMEOUT_SECONDS
+        while True:
+            try:
+                out, err = process.communicate(timeout=CANCEL_CHECK_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = cancelled is not None and cancelled()
+                if stopped or time.monotonic() > deadline:
+                    _kill(process)
+                    why = "was cancelled" if stopped else f"took over {GIT_TIMEOUT_SECONDS:.0f}s"
+                    raise GitError(f"git {args[0]} {why}") from None
+    if process.returncode != 0:
+        raise GitError(_scrub(remote, err.strip() or f"git {args[0]} failed"))
+    return out
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def _scrub(remote: GitRemote, text: str) -> str:
