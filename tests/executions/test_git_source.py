@@ -94,13 +94,17 @@ def test_code_zip_from_a_file_remote_variables_and_a_pinned_commit(
     stack: Stack, tmp_path: Path
 ) -> None:
     repo = GitRepo(tmp_path, unique("team") + "/app")
+    # Symlinks: one inside the tree (packed as its target's content), one leaving it (left out).
+    (repo.work / "inside").symlink_to("app.txt")
+    (repo.work / "outside").symlink_to("/etc/hostname")
+    git("add", "inside", "outside", cwd=repo.work)
     first = repo.commit({"app.txt": "v1", "lib/util.txt": "u"}, "first commit")
     second = repo.commit({"app.txt": "v2"}, "second commit\n\nwith a body")
     arn = connection(stack, repo.file_url, {"anonymous": True})
     read = commands(
         "Read",
         [
-            "test ! -e .git",
+            'test ! -e .git && test ! -e outside && test "$(cat inside)" = "$(cat app.txt)"',
             "export CONTENT=$(cat app.txt)$(cat lib/util.txt)",
             "export SEEN=#{SourceVariables.CommitId}@#{SourceVariables.BranchName}",
         ],

@@ -132,10 +132,23 @@ def _extract_tree(remote: GitRemote, mirror: Path, commit: str, dest: Path, wher
     _git(lambda: git_access.archive(remote, mirror, commit, archive), where)
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")  # refuses links leaving dest, device files
+            tar.extractall(dest, filter=_inside)
+    except tarfile.TarError as exc:
+        raise ActionError(f"Cannot unpack the tree of {commit} from {where}: {exc}") from None
     finally:
         archive.unlink(missing_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
+
+
+def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, except that a symlink pointing outside the tree is left out
+    (the zip packer would skip it anyway) rather than failing the whole source."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        if member.issym() or member.islnk():
+            return None
+        raise
 
 
 def _succeeded(remote: GitRemote, branch: str, info: CommitInfo) -> Succeeded:
