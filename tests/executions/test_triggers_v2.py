@@ -289,3 +289,31 @@ def test_deliveries_that_are_not_events(stack: Stack, tmp_path: Path) -> None:
     assert deliver(stack, arn, body, plain).status_code == 400
     unknown = f"{stack.server.url}/webhooks/connections/00000000-0000-0000-0000-000000000000"
     assert httpx.post(unknown, content=body, headers=headers).status_code == 403
+
+
+def test_a_pipeline_that_cannot_start_spares_the_others(stack: Stack, tmp_path: Path) -> None:
+    """A run needing a variable value nobody gives is refused; the event still starts the
+    other pipelines on the repository, and the refused one can start on a later push."""
+    repo = GitRepo(tmp_path, unique("team") + "/app")
+    first = repo.commit({"a.txt": "1"}, "first")
+    arn = connection(stack, repo.file_url, {"anonymous": True})
+    secret = webhook_secret(stack, arn)
+    fine = triggered(stack, arn, repo, None)
+    needy = unique("needy")
+    source = git_source(arn, repo.name)
+    source["configuration"]["DetectChanges"] = "true"
+    declaration = pipeline(
+        needy,
+        stage("Source", source),
+        stage("Hold", approval()),
+        mode="PARALLEL",
+        variables=[{"name": "Region"}],
+    )
+    stack.create_pipeline(declaration)
+
+    second = repo.commit({"a.txt": "2"}, "second")
+    push = github_push(repo.name, "refs/heads/main", first, second, {"modified": ["a.txt"]})
+    ids = started(deliver(stack, arn, *github_delivery("push", push, secret)))
+    assert len(ids) == 1
+    assert ran(stack, fine, ids[0])["artifactRevisions"][0]["revisionId"] == second
+    assert runs(stack, needy) == 1

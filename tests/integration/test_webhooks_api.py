@@ -562,3 +562,19 @@ def test_source_watches_let_one_of_two_detectors_win(cp: Any, server: Server) ->
             assert not watches.advance(pipeline_id, "Source", "r2", "r4")
     finally:
         db.dispose()
+
+
+def test_webhook_tags_by_arn(cp: Any, server: Server) -> None:
+    name = unique("tagged")
+    arn = cp.put_webhook(
+        webhook=webhook(name, s3_pipeline(cp, server)), tags=[{"key": "a", "value": "1"}]
+    )["webhook"]["arn"]
+    cp.tag_resource(resourceArn=arn, tags=[{"key": "b", "value": "2"}])
+    cp.untag_resource(resourceArn=arn, tagKeys=["a"])
+    assert cp.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "b", "value": "2"}]
+    listed = next(w for w in cp.list_webhooks()["webhooks"] if w["arn"] == arn)
+    assert listed["tags"] == [{"key": "b", "value": "2"}]
+    cp.delete_webhook(name=name)
+    with pytest.raises(ClientError) as gone:
+        cp.list_tags_for_resource(resourceArn=arn)
+    assert error_code(gone) == "ResourceNotFoundException"

@@ -35,6 +35,15 @@ def starter(rt: Runtime) -> Starter:
     return Starter(rt.dispatcher, rt.executions)
 
 
+def tagged_webhook(rt: Runtime, session: Any, arn: str) -> bool | None:
+    """For the tag operations: whether the webhook `arn` names exists; None when it names no
+    webhook of this account and region."""
+    prefix = webhooks(rt, session).arn("")
+    if not arn.startswith(prefix) or len(arn) == len(prefix):
+        return None
+    return webhooks(rt, session).exists(arn[len(prefix) :])
+
+
 def put_webhook(rt: Runtime, call: AwsCall) -> Output:
     with rt.db.unit_of_work() as uow:
         item = webhooks(rt, uow.session).put(call.params["webhook"], call.params.get("tags") or [])

@@ -89,7 +89,12 @@ def _bracket(pattern: str, i: int, out: list[str]) -> int:
 
 
 def glob_match(pattern: str, value: str) -> bool:
-    return glob_regex(pattern).fullmatch(value) is not None
+    """Whether `value` matches; a malformed pattern matches nothing (CreatePipeline does not
+    check trigger globs, and an event must not fail on one)."""
+    try:
+        return glob_regex(pattern).fullmatch(value) is not None
+    except GlobError:
+        return False
 
 
 def criteria_match(criteria: Mapping[str, Any] | None, value: str) -> bool:

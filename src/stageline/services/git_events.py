@@ -131,14 +131,18 @@ class GitEventReceiver:
             if start is None:
                 continue
             watched = event.kind == "push" and event.branch == ref.configuration.get("BranchName")
-            if watched and not watches.claim(ref.pipeline_id, ref.name, start.commit):
-                continue  # polling (or an earlier delivery) started this commit already
             detail = ref.configuration.get("ConnectionArn")
-            started.append(
-                self.starter.start(
-                    uow, ref.pipeline, ref.action, start.commit, start.trigger_type, detail
-                )
-            )
+            try:
+                with uow.session.begin_nested():  # one pipeline's refusal spares the others
+                    if watched and not watches.claim(ref.pipeline_id, ref.name, start.commit):
+                        continue  # polling (or an earlier delivery) started this commit
+                    started.append(
+                        self.starter.start(
+                            uow, ref.pipeline, ref.action, start.commit, start.trigger_type, detail
+                        )
+                    )
+            except ServiceError as exc:
+                log.warning("%s not started on %s: %s", ref.pipeline, event.describe(), exc)
         return started
 
 

@@ -121,6 +121,9 @@ class WebhookService:
             f"pipeline {pipeline}."
         )
 
+    def exists(self, name: str) -> bool:
+        return self.session.scalar(select(Webhook.pk).where(Webhook.name == name)) is not None
+
     def get(self, name: str | None) -> Webhook:
         row = self.session.scalar(select(Webhook).where(Webhook.name == (name or "")))
         if row is None:
