@@ -64,10 +64,12 @@ def _paths(commits: Any, total: int | None) -> tuple[str, ...] | None:
         return None
     if len(commits) >= PAYLOAD_COMMIT_LIMIT or (total is not None and total > len(commits)):
         return None
-    seen: dict[str, None] = {}
+    seen: dict[str, None] = {}  # ordered, without repeats
     for commit in commits:
+        if not isinstance(commit, dict):
+            continue
         for key in ("added", "modified", "removed"):
-            for path in commit.get(key) or () if isinstance(commit, dict) else ():
+            for path in commit.get(key) or ():
                 if isinstance(path, str):
                     seen.setdefault(path, None)
     return tuple(seen)
