@@ -385,6 +385,8 @@ def test_unknown_url_and_bad_payload(cp: Any, server: Server) -> None:
     gone = httpx.post(f"{server.url}/webhooks/trigger?t=unknown-token&v=1", content=b"{}")
     assert gone.status_code == 404
     assert post(server, url, b"not json", {"Content-Type": "application/json"}).status_code == 400
+    huge = b"{" + b" " * (25 * 1024 * 1024) + b"}"  # GitHub's own cap is 25 MB
+    assert post(server, url, huge, {"Content-Type": "application/json"}).status_code == 413
     assert len(executions(cp, target)) == 1
 
 

@@ -14,21 +14,29 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from stageline.aws.codepipeline_webhooks import box, starter, webhooks
-from stageline.domain.errors import ValidationException
+from stageline.domain.errors import ServiceError
 from stageline.rest.common import runtime_of
 from stageline.runtime import Runtime
 from stageline.services.git_events import GitEventReceiver
 from stageline.services.webhooks import Delivery, deliver
 
+PayloadTooLarge = type(
+    "PayloadTooLarge", (ServiceError,), {"code": "ValidationException", "status": 413}
+)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
 async def _delivery(request: Request) -> Delivery:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ValidationException("The payload is larger than 25 MB.")
+    """The raw body, read up to MAX_BODY (no one makes the server hold more)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge("The payload is larger than 25 MB.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     client = request.client.host if request.client is not None else None
     return Delivery(body, dict(request.headers), client)
 
