@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=320), nullable=False),
         sa.Column("target_type", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("secret", sa.String(length=128), nullable=True),
+        sa.Column("secret", sa.String(length=512), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_notification_targets")),
         sa.UniqueConstraint("address", name=op.f("uq_notification_targets_address")),

@@ -78,6 +78,22 @@ def two_stage_pipeline(stack: Stack) -> tuple[str, str]:
     return name, f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{name}"
 
 
+def stored_secret(stack: Stack, address: str) -> str | None:
+    from sqlalchemy import create_engine, text
+
+    from stageline.settings import Settings
+
+    raw = stack.database_url or f"sqlite:///{stack.server.data_dir / 'stageline.db'}"
+    engine = create_engine(Settings(database_url=raw).resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT secret FROM notification_targets WHERE address = :a")
+            value = conn.execute(query, {"a": address}).scalar()
+    finally:
+        engine.dispose()
+    return str(value) if value is not None else None
+
+
 def execution_events(stack: Stack, name: str, execution_id: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     after = 0
@@ -180,6 +196,10 @@ def test_events_reach_a_webhook_in_order_signed_after_retries(stack: Stack) -> N
         assert targets["Targets"][0]["TargetStatus"] == "UNREACHABLE"
         fine = client.list_targets(Filters=[{"Name": "TARGET_ADDRESS", "Value": good.url}])
         assert fine["Targets"][0]["TargetStatus"] == "ACTIVE"
+
+        # Stored encrypted: the database holds no usable key.
+        stored = stored_secret(stack, good.url)
+        assert stored and secret not in stored
 
         # Rotating the secret changes the key of later signatures (REST only).
         rotated = rest(

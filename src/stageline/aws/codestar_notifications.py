@@ -17,7 +17,7 @@ Output = dict[str, Any] | None
 def _write(work: Callable[[NotificationRules, dict[str, Any], AwsCall], Output]) -> Handler:
     def handler(rt: Runtime, call: AwsCall) -> Output:
         with rt.db.unit_of_work() as uow:
-            rules = NotificationRules(uow.session, rt.settings.region, rt.settings.account_id)
+            rules = NotificationRules(uow.session, rt.settings)
             return work(rules, call.params, call)
 
     return handler
@@ -26,7 +26,7 @@ def _write(work: Callable[[NotificationRules, dict[str, Any], AwsCall], Output])
 def _read(work: Callable[[NotificationRules, dict[str, Any], AwsCall], Output]) -> Handler:
     def handler(rt: Runtime, call: AwsCall) -> Output:
         with rt.db.unit_of_work(write=False) as uow:
-            rules = NotificationRules(uow.session, rt.settings.region, rt.settings.account_id)
+            rules = NotificationRules(uow.session, rt.settings)
             return work(rules, call.params, call)
 
     return handler

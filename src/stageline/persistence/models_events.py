@@ -64,8 +64,9 @@ class NotificationTarget(Base):
     target_type: Mapped[str] = mapped_column(String(32))
     # ACTIVE, or UNREACHABLE while its latest delivery attempt failed.
     status: Mapped[str] = mapped_column(String(16))
-    # Webhook targets: the HMAC-SHA256 key of their signature header (REST only, never logged).
-    secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Webhook targets: the HMAC-SHA256 key of their signature header, encrypted with the
+    # SecretBox (readable through REST only, never logged).
+    secret: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -24,7 +24,7 @@ async def _run(request: Request, work: Callable[[NotificationRules], T], write: 
 
     def run() -> T:
         with rt.db.unit_of_work(write=write) as uow:
-            rules = NotificationRules(uow.session, rt.settings.region, rt.settings.account_id)
+            rules = NotificationRules(uow.session, rt.settings)
             return work(rules)
 
     return await run_in_threadpool(run)
@@ -74,7 +74,8 @@ async def get_target_secret(request: Request, _caller: Caller, address: str) -> 
 
     def read(rules: NotificationRules) -> dict[str, Any]:
         target = rules.target(address)
-        return {"address": target.address, "type": target.target_type, "secret": target.secret}
+        secret = rules.secret(address)
+        return {"address": target.address, "type": target.target_type, "secret": secret}
 
     return await _run(request, read, write=False)
 

@@ -27,6 +27,7 @@ from stageline.persistence.models_events import Event, EventDelivery, Notificati
 from stageline.services.event_targets import NotDeliverable, Outgoing, Sender, SendFailed
 from stageline.services.events import WAKE
 from stageline.services.ports import Clock, utcnow
+from stageline.services.secret_box import SecretBox
 
 log = logging.getLogger("stageline.events")
 OPEN = ("pending", "failed")
@@ -55,9 +56,11 @@ class Deliverer:
         senders: Mapping[str, Sender],
         settings: DeliverySettings | None = None,
         clock: Clock = utcnow,
+        box: SecretBox | None = None,
     ) -> None:
         self.db, self.senders, self.clock = db, senders, clock
         self.settings = settings or DeliverySettings()
+        self.box = box  # decrypts webhook targets' signing keys
         self._last_prune = 0.0
 
     def run_once(self) -> int:
@@ -116,8 +119,7 @@ class Deliverer:
                 claimed.append((self._outgoing(session, row), int(token)))
         return claimed
 
-    @staticmethod
-    def _outgoing(session: Session, row: EventDelivery) -> Outgoing:
+    def _outgoing(self, session: Session, row: EventDelivery) -> Outgoing:
         event_id = None
         if row.event_pk is not None:
             event_id = session.scalar(select(Event.event_id).where(Event.pk == row.event_pk))
@@ -126,6 +128,8 @@ class Deliverer:
             secret = session.scalar(
                 select(NotificationTarget.secret).where(NotificationTarget.address == row.address)
             )
+        if secret is not None and self.box is not None:
+            secret = self.box.decrypt(secret)
         return Outgoing(row.pk, row.kind, row.address, dict(row.payload), event_id, secret)
 
     # -- sending -----------------------------------------------------------------------

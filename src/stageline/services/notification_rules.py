@@ -31,6 +31,8 @@ from stageline.persistence.models_events import (
 from stageline.services.event_targets import new_secret
 from stageline.services.events import forget_rules
 from stageline.services.ports import Clock, utcnow
+from stageline.services.secret_box import SecretBox
+from stageline.settings import Settings
 
 TARGET_TYPES = {"SNS": "SNS", "WEBHOOK": "Webhook"}
 _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}")
@@ -57,16 +59,26 @@ def _check_address(kind: str, address: str) -> None:
         raise ValidationException(f"TargetAddress {address} is not an http or https URL.")
 
 
+_BOXES: dict[tuple[str, str | None], SecretBox] = {}
+
+
+def box_for(settings: Settings) -> SecretBox:
+    """The process's SecretBox (webhook secrets are stored encrypted with it), made once."""
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    ident = (str(settings.data_dir), key)
+    if ident not in _BOXES:
+        _BOXES[ident] = SecretBox.from_settings(settings)
+    return _BOXES[ident]
+
+
 class NotificationRules:
-    def __init__(
-        self, session: Session, region: str, account_id: str, clock: Clock = utcnow
-    ) -> None:
-        self.session, self.region, self.account_id, self.clock = (
-            session,
-            region,
-            account_id,
-            clock,
-        )
+    def __init__(self, session: Session, settings: Settings, clock: Clock = utcnow) -> None:
+        self.session, self.clock = session, clock
+        self.region, self.account_id = settings.region, settings.account_id
+        self.settings = settings
+
+    def _encrypted_new_secret(self) -> str:
+        return box_for(self.settings).encrypt(new_secret())
 
     # -- rules -------------------------------------------------------------------------
     def create(self, params: dict[str, Any], principal: Principal) -> str:
@@ -231,7 +243,7 @@ class NotificationRules:
                 address=address,
                 target_type=kind,
                 status="ACTIVE",
-                secret=new_secret() if kind == "Webhook" else None,
+                secret=self._encrypted_new_secret() if kind == "Webhook" else None,
                 created_at=self.clock(),
             )
             self.session.add(target)
@@ -333,8 +345,15 @@ class NotificationRules:
         target = self.target(address)
         if target.target_type != "Webhook":
             raise ValidationException(f"Target {address} is not a Webhook target.")
-        target.secret = new_secret()
-        return target.secret
+        target.secret = self._encrypted_new_secret()
+        return self.secret(address)
+
+    def secret(self, address: str) -> str:
+        """A Webhook target's signing key, decrypted (for its owner, over REST)."""
+        target = self.target(address)
+        if target.secret is None:
+            raise ValidationException(f"Target {address} is not a Webhook target.")
+        return box_for(self.settings).decrypt(target.secret)
 
     # -- tags --------------------------------------------------------------------------
     def _checked_tags(self, current: dict[str, str], new: dict[str, str]) -> dict[str, str]:
