@@ -74,12 +74,12 @@ class SourcePoller:
     def _watched(self) -> list[Watched]:
         found: list[Watched] = []
         with self.db.unit_of_work(write=False) as uow:
-            watches = SourceWatches(uow.session)
+            seen = SourceWatches(uow.session).all()
             for ref in source_actions(uow.session):
                 if not pollable(ref):
                     continue
-                row = watches.get(ref.pipeline_id, ref.name)
-                item = Watched(ref, row is not None, row.revision if row is not None else None)
+                key = (ref.pipeline_id, ref.name)
+                item = Watched(ref, key in seen, seen.get(key))
                 if ref.provider == "CodeStarSourceConnection":
                     try:
                         item.remote = git_access.remote_for(

@@ -121,6 +121,13 @@ class SourceWatches:
             )
         )
 
+    def all(self) -> dict[tuple[int, str], str | None]:
+        """Every recorded revision by (pipeline id, action name), in one query."""
+        rows = self.session.execute(
+            select(SourceWatch.pipeline_id, SourceWatch.action_name, SourceWatch.revision)
+        )
+        return {(row.pipeline_id, row.action_name): row.revision for row in rows}
+
     def first(self, pipeline_id: int, action: str, revision: str) -> bool:
         """Record a first observation; False when another process recorded one first."""
         try:
