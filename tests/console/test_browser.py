@@ -236,10 +236,17 @@ def test_start_with_variables_and_transitions_from_the_page(page: Page, stack: S
     expect(page.locator('[data-transition="Build"]')).to_contain_text("Freeze for the audit")
     state = stack.state(name)["stageStates"][1]["inboundTransitionState"]
     assert state["enabled"] is False and state["disabledReason"] == "Freeze for the audit"
+    # A run arriving at the frozen boundary shows as waiting there, live.
+    held = stack.start(name)
+    expect(page.locator('[data-transition="Build"]')).to_contain_text(
+        f"Waiting: {held[:8]}", timeout=LIVE_TIMEOUT
+    )
+    screenshot(page, "pipeline-transition-disabled", stack)
     page.locator('[data-transition="Build"]').get_by_role(
         "button", name="Enable transition"
     ).click()
     expect(page.locator('[data-transition="Build"]')).to_contain_text("Transition enabled")
+    stack.wait(name, held, "Succeeded")
 
     page.get_by_role("link", name="Start execution…").click()
     page.get_by_label("RELEASE").fill("2026.11")
@@ -294,3 +301,54 @@ def test_the_pages_fit_a_phone_screen(browser: Browser, stack: Stack) -> None:
         assert outline != "none"
     finally:
         context.close()
+
+
+def test_a_running_actions_log_and_bar_grow_live_then_stop_from_the_page(
+    page: Page, stack: Stack
+) -> None:
+    name, bucket = unique("console-follow"), unique("src")
+    go_on = shared_dir() / f"{name}.go"
+    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
+    execution_id = stack.create_pipeline(
+        pipeline(
+            name,
+            stage("Source", s3_source(bucket)),
+            stage(
+                "Build",
+                commands(
+                    "Long",
+                    [
+                        "echo step-one",
+                        f"while [ ! -f {go_on} ]; do sleep 0.2; done",
+                        "echo step-two",
+                        "sleep 120",
+                    ],
+                ),
+            ),
+        )
+    )
+    page.goto(f"{stack.server.url}/console/pipelines/{name}/executions/{execution_id}")
+    log = page.locator("#action-Long pre.log")
+    expect(log).to_contain_text("step-one", timeout=LIVE_TIMEOUT)  # the action appears live
+    assert "step-two" not in log.inner_text()
+    mark_document(page)
+    bar = page.locator(".gantt .bar").last
+    first = bar.bounding_box()
+    go_on.write_text("go")
+    expect(log).to_contain_text("step-two", timeout=LIVE_TIMEOUT)
+    page.wait_for_timeout(1500)
+    later = bar.bounding_box()
+    assert first and later and later["width"] > first["width"], (first, later)  # it grows
+    assert_not_reloaded(page)
+    screenshot(page, "execution-running", stack)
+
+    page.locator("#execution-head").get_by_text("Stop…").click()
+    page.get_by_label("Stop and abandon").check()
+    page.get_by_label("Reason (optional)").fill("Not needed any more")
+    page.get_by_role("button", name="Stop execution").click()
+    expect(page.locator(".flash-notice")).to_contain_text("Abandoning")
+    stack.wait(name, execution_id, "Stopped")
+    expect(page.locator("#execution-head")).to_contain_text("Stopped", timeout=LIVE_TIMEOUT)
+    page.locator("#action-Long summary").click()
+    expect(page.locator("#action-Long [data-log-state]")).to_contain_text("ended: Abandoned")
+    expect(page.locator("#action-Long pre.log")).to_contain_text("step-two")

@@ -65,6 +65,11 @@ def test_sign_in_refuses_a_wrong_secret_and_sets_a_safe_cookie(stack: Stack) -> 
         assert page.status_code == 200 and ACCESS_KEY_ID in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
 
+        # Behind a TLS proxy (X-Forwarded-Proto from a trusted address), the cookie is Secure.
+        with httpx.Client(base_url=stack.server.url) as proxied:
+            form = proxied.get("/console/sign-in", headers={"X-Forwarded-Proto": "https"})
+            assert "; secure" in form.headers["set-cookie"].lower()
+
         # A tampered cookie is no session.
         value = console.http.cookies["sl_session"]
         console.http.cookies.set("sl_session", value[:-2] + "xx", path="/console")

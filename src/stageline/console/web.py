@@ -128,6 +128,7 @@ def page(
         session=session,
         csrf=signer.csrf_token(session) if session else "",
         flash=flash if isinstance(flash, dict) else None,
+        now=datetime.now(UTC).isoformat(),
         **context,
     )
     response = HTMLResponse(body, status_code=status)

@@ -209,8 +209,20 @@ function focusHash() {
   if (target instanceof HTMLDetailsElement) { target.open = true; target.querySelector("summary")?.focus(); }
 }
 
+// Durations of what is still running count up, on the server's clock.
+const skew = Date.parse(document.body.dataset.now) - Date.now() || 0;
+
+function tickDurations() {
+  for (const el of document.querySelectorAll("[data-since]")) {
+    el.textContent = fmt((Date.now() + skew - Date.parse(el.dataset.since)) / 1000);
+  }
+}
+
 layoutGantts();
-setInterval(() => { if (document.querySelector(".gantt[data-running=yes]")) layoutGantts(); }, 1000);
+setInterval(() => {
+  if (document.querySelector(".gantt[data-running=yes]")) layoutGantts();
+  tickDurations();
+}, 1000);
 followChanges();
 followLogs();
 wireFilter();
