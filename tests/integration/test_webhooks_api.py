@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from sqlalchemy import select
+from cryptography.fernet import Fernet
+from sqlalchemy import select, update
 from tests.executions.declarations import commands, s3_source, stage, unique
 from tests.executions.declarations import pipeline as declaration
 from tests.executions.stack import zip_bytes
@@ -26,6 +27,8 @@ from tests.support.servers import Server, postgres_database, running_server, ser
 
 from stageline.persistence.db import Database
 from stageline.persistence.models import Pipeline
+from stageline.persistence.models_triggers import Webhook
+from stageline.services.secret_box import SecretBox
 from stageline.services.triggering import SourceWatches
 
 GITHUB_TOKEN = "gho_test_token_0123456789"
@@ -580,3 +583,25 @@ def test_webhook_tags_by_arn(cp: Any, server: Server) -> None:
     with pytest.raises(ClientError) as gone:
         cp.list_tags_for_resource(resourceArn=arn)
     assert error_code(gone) == "ResourceNotFoundException"
+
+
+def test_a_secret_this_server_cannot_read_refuses_deliveries(cp: Any, server: Server) -> None:
+    """A secret stored under another key (replicas without a shared STAGELINE_SECRET_KEY) is a
+    clear 403, not a server error."""
+    name = unique("rekeyed")
+    url = cp.put_webhook(
+        webhook=webhook(name, s3_pipeline(cp, server), "GITHUB_HMAC", SecretToken=SECRET)
+    )["webhook"]["url"]
+    other_key = SecretBox(Fernet.generate_key()).encrypt(SECRET)
+    db = Database(server.database_url or f"sqlite:///{server.data_dir / 'stageline.db'}")
+    try:
+        with db.unit_of_work() as uow:
+            uow.session.execute(
+                update(Webhook).where(Webhook.name == name).values(secret=other_key)
+            )
+    finally:
+        db.dispose()
+    body, headers = github_delivery("push", github_push("o/r", "refs/heads/main", OLD, NEW), SECRET)
+    answer = post(server, url, body, headers)
+    assert answer.status_code == 403
+    assert "STAGELINE_SECRET_KEY" in answer.json()["error"]["message"]

@@ -23,7 +23,7 @@ from stageline.domain.git_events import GitEvent, parse_github, parse_gitlab
 from stageline.domain.triggers import decide, trigger_for
 from stageline.persistence.db import UnitOfWork
 from stageline.services import git_access
-from stageline.services.secret_box import SecretBox
+from stageline.services.secret_box import SecretBox, SecretBoxError
 from stageline.services.triggering import SourceRef, SourceWatches, Starter, source_actions
 from stageline.services.webhooks import Delivery, WebhookAccessDenied, github_signature_ok
 
@@ -85,7 +85,13 @@ class GitEventReceiver:
         self.starter = starter
 
     def prepare(self, session: Session, connection_id: str, delivery: Delivery) -> Prepared:
-        secret = git_access.webhook_secret(session, self.box, connection_id)
+        try:
+            secret = git_access.webhook_secret(session, self.box, connection_id)
+        except SecretBoxError:
+            raise WebhookAccessDenied(
+                "The connection's webhook secret cannot be read with this server's key (every "
+                "replica needs the same STAGELINE_SECRET_KEY); the delivery is refused."
+            ) from None
         authenticate(secret, delivery)
         event = parse(delivery)
         if event is None or event.commit is None:

@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from stageline.domain.errors import PipelineNotFoundException, ServiceError, Val
 from stageline.persistence.models_triggers import Webhook
 from stageline.services.pagination import decode_token, encode_token
 from stageline.services.ports import Clock, utcnow
-from stageline.services.secret_box import SecretBox
+from stageline.services.secret_box import SecretBox, SecretBoxError
 from stageline.services.tags import TagService
 from stageline.services.triggering import REVISION_TYPES, SourceRef, Starter, source_actions
 
@@ -171,7 +171,7 @@ class WebhookService:
         return row
 
     def secret_of(self, row: Webhook) -> str | None:
-        return None if row.secret is None else self.box.decrypt(row.secret)
+        return None if row.secret is None else readable(self.box.decrypt, row.secret)
 
     # -- deliveries --------------------------------------------------------------------
     def delivery(self, token: str) -> Webhook:
@@ -198,6 +198,17 @@ class WebhookService:
                 inside = False
             if not inside:
                 raise WebhookAccessDenied("The caller's address is outside AllowedIPRange.")
+
+
+def readable(decrypt: Callable[[str], str], stored: str) -> str:
+    """A stored secret, decrypted; a clear refusal when this process has another key."""
+    try:
+        return decrypt(stored)
+    except SecretBoxError:
+        raise WebhookAccessDenied(
+            "The webhook secret cannot be read with this server's key (every replica needs "
+            "the same STAGELINE_SECRET_KEY); the delivery is refused."
+        ) from None
 
 
 def github_signature_ok(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
