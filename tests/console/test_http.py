@@ -9,6 +9,8 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ from tests.console.conftest import ConsoleClient
 from tests.executions.declarations import approval, commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
 from tests.executions.test_codebuild_action import codebuild, pipeline_project
-from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY, running_server
 
 
 def simple(stack: Stack, prefix: str, *extra: dict[str, Any]) -> tuple[str, str]:
@@ -347,3 +349,48 @@ def test_build_secrets_are_masked_in_every_page_and_log(
     assert "password is ***" in texts[2] + texts[-1]
     for text in texts:
         assert value not in text
+
+
+def test_open_event_streams_do_not_hold_a_stop(tmp_path: Path) -> None:
+    """Browsers keep event streams open; `stageline serve` still stops within seconds."""
+    with running_server(tmp_path / "data") as server:
+        console = ConsoleClient(server.url)
+        assert console.sign_in().status_code == 303
+        opened = threading.Event()
+
+        def hold() -> None:
+            with (
+                suppress(httpx.HTTPError),
+                console.http.stream("GET", "/console/events/changes", timeout=60) as response,
+            ):
+                for _line in response.iter_lines():
+                    opened.set()
+
+        threading.Thread(target=hold, daemon=True).start()
+        assert opened.wait(10)
+        began = time.monotonic()
+        server.process.terminate()
+        server.process.wait(timeout=20)
+        assert time.monotonic() - began < 10
+        console.close()
+
+
+def test_every_console_post_route_checks_the_csrf_token(
+    stack: Stack, console: ConsoleClient
+) -> None:
+    """Enumerated from the routers, so a POST route added later is covered too."""
+    from fastapi.routing import APIRoute
+
+    from stageline.console import actions, auth, live, pages
+
+    posts = [
+        route.path
+        for router in (actions.router, auth.router, live.router, pages.router)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "POST" in route.methods
+    ]
+    assert len(posts) >= 8, posts
+    for path in posts:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        refused = console.http.post(url, data={"csrf": "forged"})
+        assert refused.status_code == 403, (path, refused.status_code)
