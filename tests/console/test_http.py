@@ -394,3 +394,49 @@ def test_every_console_post_route_checks_the_csrf_token(
         url = re.sub(r"\{[^}]+\}", "x", path)
         refused = console.http.post(url, data={"csrf": "forged"})
         assert refused.status_code == 403, (path, refused.status_code)
+
+
+def test_filters_rejection_and_sign_out(stack: Stack, console: ConsoleClient) -> None:
+    good, good_run = simple(stack, "console-filter-ok", stage("B", commands("B", ["true"])))
+    bad, bad_run = simple(stack, "console-filter-bad", stage("B", commands("B", ["false"])))
+    gate, gate_run = simple(stack, "console-filter-gate", stage("Gate", approval()))
+    stack.wait(good, good_run)
+    stack.wait(bad, bad_run, "Failed")
+
+    failed = console.http.get("/console", params={"status": "Failed"}).text
+    assert f'data-pipeline-row="{bad}"' in failed and f'data-pipeline-row="{good}"' not in failed
+    found = console.http.get("/console", params={"q": good[-10:]}).text
+    assert f'data-pipeline-row="{good}"' in found and f'data-pipeline-row="{bad}"' not in found
+    stack.start(good)
+    history = console.http.get(f"/console/pipelines/{good}/executions").text
+    assert history.count("data-execution=") == 2
+    only = console.http.get(
+        f"/console/pipelines/{good}/executions", params={"status": "Succeeded"}
+    ).text
+    assert f'data-execution="{good_run}"' in only
+
+    # Reject from the page: the run fails with the reviewer's words.
+    token = stack.wait_for(
+        "the approval to wait",
+        lambda: (
+            stack.state(gate)["stageStates"][1]["actionStates"][0].get("latestExecution") or {}
+        ).get("token"),
+    )
+    rejected = console.http.post(
+        f"/console/pipelines/{gate}/stages/Gate/approval",
+        data={
+            "csrf": console.csrf,
+            "action": "Approve",
+            "token": token,
+            "decision": "Rejected",
+            "summary": "Not this week",
+        },
+    )
+    assert rejected.status_code == 303
+    stack.wait(gate, gate_run, "Failed")
+    assert "Approve rejected." in console.http.get(f"/console/pipelines/{gate}").text
+
+    out = console.http.post("/console/sign-out", data={"csrf": console.csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+    assert 'sl_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    assert console.http.get("/console").status_code == 303
