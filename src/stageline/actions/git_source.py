@@ -3,7 +3,8 @@ output artifact.
 
 Follows "CodeStarSourceConnection for Bitbucket Cloud, GitHub, GitHub Enterprise Server,
 GitLab.com, and GitLab self-managed actions": the branch's head (or the commit a
-StartPipelineExecution sourceRevisions COMMIT_ID or a webhook pinned) is the revision;
+StartPipelineExecution sourceRevisions COMMIT_ID or a webhook pinned) is the revision, and a
+trigger's event from another branch reads (and reports as BranchName) that branch;
 OutputArtifactFormat CODE_ZIP gives the tree without .git, CODEBUILD_CLONE_REF a full clone
 with .git and submodules (on AWS a reference CodeBuild clones itself; here the clone travels in
 the artifact zip, so any build action has the history). Output variables as AWS names them:
@@ -46,7 +47,12 @@ class GitSourceProvider:
 
     def _run(self, ctx: ActionContext) -> Succeeded:
         config = ctx.configuration
-        branch = _required(config, "BranchName")
+        declared = _required(config, "BranchName")
+        pin = ctx.continuation or {}
+        pinned = str(pin.get("revisionId") or "") or None
+        # A trigger's push to (or pull request from) another branch: AWS builds that branch's
+        # commit and reports that branch.
+        branch = str(pin.get("branchName") or "") or declared
         output_format = config.get("OutputArtifactFormat", "").strip() or "CODE_ZIP"
         if output_format not in FORMATS:
             raise ActionError(
@@ -59,14 +65,14 @@ class GitSourceProvider:
             _required(config, "ConnectionArn"), _required(config, "FullRepositoryId")
         )
         where = f"repository {remote.full_repository_id} at {_shown(remote)}"
-        pinned = str((ctx.continuation or {}).get("revisionId") or "") or None
         head = _git(lambda: git_access.head_commit(remote, branch), where)
-        if head is None:
+        if head is None and pinned is None:
             raise ActionError(f"Branch {branch} was not found in {where}")
-        commit = pinned or head
-        mirror = _git(
-            lambda: git_access.fetch(remote, branch, commit, cancelled=ctx.cancelled), where
-        )
+        commit = pinned or str(head)
+        # The event's branch may be gone since (a merged pull request): the pinned commit is
+        # then fetched by id alongside the declared branch.
+        ref = branch if head is not None else declared
+        mirror = _git(lambda: git_access.fetch(remote, ref, commit, cancelled=ctx.cancelled), where)
         if not git_access.has_commit(mirror, commit):
             raise ActionError(f"Commit {commit} was not found in {where}", "RevisionUnavailable")
         info = _git(lambda: git_access.commit_info(remote, commit), where)

@@ -164,10 +164,12 @@ def detects_changes(configuration: Mapping[str, str], prop: str) -> bool:
 
 @dataclass(frozen=True)
 class Start:
-    """A run to start: the trigger type AWS records and the commit to pin."""
+    """A run to start: the trigger type AWS records, the commit to pin and the branch it
+    came from (a push's branch, a pull request's source branch; None for a tag)."""
 
     trigger_type: str
     commit: str
+    branch: str | None = None
 
 
 def decide(
@@ -177,10 +179,12 @@ def decide(
     if event.commit is None:
         return None
     if trigger is not None:
-        return Start("WebhookV2", event.commit) if trigger_matches(trigger, event) else None
+        if not trigger_matches(trigger, event):
+            return None
+        return Start("WebhookV2", event.commit, event.branch)
     if not detects_changes(configuration, "DetectChanges"):
         return None
     default_push = event.kind == "push" and not event.deleted and event.tag is None
     if default_push and event.branch == configuration.get("BranchName"):
-        return Start("Webhook", event.commit)
+        return Start("Webhook", event.commit, event.branch)
     return None

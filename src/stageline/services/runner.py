@@ -298,7 +298,10 @@ def _override_continuation(override: dict[str, str]) -> dict[str, Any]:
     """StartPipelineExecution's sourceRevisions, in the form source providers read."""
     if override["revisionType"] == "S3_OBJECT_KEY":
         return {"objectKey": override["revisionValue"]}
-    return {"revisionId": override["revisionValue"]}
+    pinned = {"revisionId": override["revisionValue"]}
+    if override.get("branchName"):  # a trigger's push to another branch than BranchName
+        pinned["branchName"] = override["branchName"]
+    return pinned
 
 
 def _apply(o: Orchestrator, row: ActionExecution, outcome: Outcome) -> None:

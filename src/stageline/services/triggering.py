@@ -56,15 +56,20 @@ class Starter:
         revision: str | None,
         trigger: str,
         detail: str | None,
+        branch: str | None = None,
     ) -> str:
         """An execution of `pipeline`, its source `action` pinned to `revision` (when the
-        provider has a revision type and there is a revision)."""
+        provider has a revision type and there is a revision), read from `branch` when the
+        event came from another branch than the one the action declares."""
         kind = REVISION_TYPES.get(action["actionTypeId"]["provider"])
-        pins = (
-            [{"actionName": action["name"], "revisionType": kind, "revisionValue": revision}]
-            if kind is not None and revision
-            else []
-        )
+        pins: list[dict[str, str]] = []
+        if kind is not None and revision:
+            pin = {"actionName": action["name"], "revisionType": kind, "revisionValue": revision}
+            if branch and kind == "COMMIT_ID":
+                # Kept with the execution only (the runner hands it to the source provider as
+                # its continuation); the public sourceRevisions shape stays AWS's.
+                pin["branchName"] = branch
+            pins.append(pin)
         return self.executions(uow).start(
             pipeline, trigger=trigger, trigger_detail=detail, source_revisions=pins
         )
