@@ -170,7 +170,9 @@ def test_decide_with_a_trigger_is_webhook_v2_on_any_matching_branch() -> None:
     assert start is not None and (start.trigger_type, start.commit) == ("WebhookV2", SHA)
     assert start.branch == "feature/x"  # the run reads and reports the pushed branch
     assert decide(config, t, push("main")) is None
-    tags = decide(config, trigger(push=[{"tags": {"includes": ["v*"]}}]), push(branch=None, tag="v1"))
+    tags = decide(
+        config, trigger(push=[{"tags": {"includes": ["v*"]}}]), push(branch=None, tag="v1")
+    )
     assert tags is not None and tags.branch is None
     pulls = decide(config, trigger(pullRequest=[{"events": ["OPEN"]}]), pull("OPEN"))
     assert pulls is not None and pulls.branch == "feature"  # the source branch

@@ -715,6 +715,35 @@ def test_one_trigger_per_source_action() -> None:
     rejects(declared, InvalidStructureException, "one trigger", "SourceActionName=[Source]")
 
 
+@pytest.mark.parametrize(
+    ("kind", "criteria", "side", "pattern", "reason"),
+    [
+        ("push", "branches", "includes", "release/{a,b", "unclosed { group"),
+        ("push", "tags", "excludes", "v[0-9", "unclosed [ bracket"),
+        ("push", "filePaths", "includes", "src/\\", "ends with an escape character"),
+        ("pullRequest", "filePaths", "excludes", "{a,{b,c}}", "nests { } groups"),
+    ],
+)
+def test_trigger_globs_must_compile(
+    kind: str, criteria: str, side: str, pattern: str, reason: str
+) -> None:
+    declared = v2(stage("Source", connection_source()), stage("Build", codebuild()))
+    good = {criteria: {side: ["main", "**/*.{py,md}", "[!x]*"]}}
+    bad = {criteria: {side: ["main", pattern]}}
+    declared["triggers"] = [trigger("Source")]
+    declared["triggers"][0]["gitConfiguration"][kind] = [good]
+    validate(declared)
+    declared["triggers"][0]["gitConfiguration"][kind] = [good, bad]
+    rejects(
+        declared,
+        InvalidStructureException,
+        reason,
+        repr(pattern),
+        "SourceActionName=[Source]",
+        f"{kind} filter 2, {criteria}.{side}",
+    )
+
+
 # --- stage conditions ---------------------------------------------------------------------
 
 

@@ -89,8 +89,9 @@ def _bracket(pattern: str, i: int, out: list[str]) -> int:
 
 
 def glob_match(pattern: str, value: str) -> bool:
-    """Whether `value` matches; a malformed pattern matches nothing (CreatePipeline does not
-    check trigger globs, and an event must not fail on one)."""
+    """Whether `value` matches; a malformed pattern (refused by CreatePipeline and
+    UpdatePipeline, but perhaps stored before they checked) matches nothing rather than
+    failing the event."""
     try:
         return glob_regex(pattern).fullmatch(value) is not None
     except GlobError:

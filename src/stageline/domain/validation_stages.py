@@ -15,6 +15,7 @@ from stageline.domain.errors import (
     InvalidStageDeclarationException,
     InvalidStructureException,
 )
+from stageline.domain.triggers import GlobError, glob_regex
 from stageline.domain.validation_actions import locate
 
 CONNECTION_PROVIDER = "CodeStarSourceConnection"
@@ -89,6 +90,24 @@ def _check_triggers(
                 f"SourceActionName=[{name}]"
             )
         used.add(name)
+        _check_globs(name, trigger["gitConfiguration"])
+
+
+def _check_globs(action: str, git: Mapping[str, Any]) -> None:
+    """Every pattern compiles with the glob compiler the triggers match with, so a typo is
+    refused at CreatePipeline/UpdatePipeline rather than silently matching nothing."""
+    for kind in ("push", "pullRequest"):
+        for number, one in enumerate(git.get(kind) or (), start=1):
+            for criteria in ("tags", "branches", "filePaths"):
+                for side in ("includes", "excludes"):
+                    for pattern in (one.get(criteria) or {}).get(side) or ():
+                        try:
+                            glob_regex(pattern)
+                        except GlobError as exc:
+                            raise InvalidStructureException(
+                                f"{exc}. SourceActionName=[{action}], {kind} filter {number}, "
+                                f"{criteria}.{side}"
+                            ) from None
 
 
 def check_stage(stage: Mapping[str, Any], pipeline_type: str, execution_mode: str) -> None:
