@@ -8,13 +8,16 @@ stack (Postgres, Celery workers, Redis, moto's S3). Screenshots go to test-outpu
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from tests.executions import conftest as executions
+from tests.executions.declarations import pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
 from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
@@ -140,3 +143,34 @@ def console(stack: Stack) -> Iterator[ConsoleClient]:
     assert client.sign_in().status_code == 303
     yield client
     client.close()
+
+
+def simple(stack: Stack, prefix: str, *extra: dict[str, Any]) -> tuple[str, str]:
+    """A pipeline of an S3 source stage and then `extra`: its name and its first run's id."""
+    name, bucket = unique(prefix), unique("src")
+    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
+    execution_id = stack.create_pipeline(pipeline(name, stage("Source", s3_source(bucket)), *extra))
+    return name, execution_id
+
+
+def read_events(lines: Iterator[str], until: str, timeout: float = 30) -> list[dict[str, str]]:
+    """Parse SSE events off a stream's lines until one of kind `until` arrives."""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    for line in lines:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {until} event in {timeout} s: {events}")
+        if line == "":
+            if current:
+                events.append(current)
+                if current.get("event") == until:
+                    return events
+            current = {}
+            continue
+        field, _, value = line.partition(": ")
+        if field == "data" and "data" in current:
+            current["data"] += "\n" + value
+        else:
+            current[field] = value
+    raise AssertionError(f"stream ended before {until}: {events}")

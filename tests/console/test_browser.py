@@ -9,7 +9,7 @@ import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from tests.console.conftest import screenshot, sign_in
+from tests.console.conftest import screenshot, sign_in, simple
 from tests.executions.declarations import approval, commands, pipeline, s3_source, stage, unique
 from tests.executions.stack import Stack
 from tests.support.shared import shared_dir
@@ -64,15 +64,11 @@ def test_a_pipeline_created_with_boto3_appears_and_turns_green_live(
 
 @pytest.mark.both_stacks
 def test_an_approval_given_from_the_page_lets_the_run_continue(page: Page, stack: Stack) -> None:
-    name, bucket = unique("console-approve"), unique("src")
-    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
-    execution_id = stack.create_pipeline(
-        pipeline(
-            name,
-            stage("Source", s3_source(bucket)),
-            stage("Gate", approval("Approve", summary="Check the staging site")),
-            stage("Ship", commands("Ship", ["echo shipping"])),
-        )
+    name, execution_id = simple(
+        stack,
+        "console-approve",
+        stage("Gate", approval("Approve", summary="Check the staging site")),
+        stage("Ship", commands("Ship", ["echo shipping"])),
     )
     page.goto(f"{stack.server.url}/console/pipelines/{name}")
     form = page.locator('form[data-approval="Approve"]')
@@ -99,19 +95,15 @@ def test_an_approval_given_from_the_page_lets_the_run_continue(page: Page, stack
 
 
 def test_a_failed_actions_log_and_error_are_readable(page: Page, stack: Stack) -> None:
-    name, bucket = unique("console-fail"), unique("src")
-    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
-    execution_id = stack.create_pipeline(
-        pipeline(
-            name,
-            stage("Source", s3_source(bucket)),
-            stage(
-                "Build",
-                commands(
-                    "Test", ["echo running the tests", "echo 'FAIL: test_checkout' >&2", "exit 3"]
-                ),
+    name, execution_id = simple(
+        stack,
+        "console-fail",
+        stage(
+            "Build",
+            commands(
+                "Test", ["echo running the tests", "echo 'FAIL: test_checkout' >&2", "exit 3"]
             ),
-        )
+        ),
     )
     stack.wait(name, execution_id, "Failed")
     page.goto(f"{stack.server.url}/console/pipelines/{name}")

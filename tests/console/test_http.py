@@ -1,31 +1,16 @@
-"""The console over plain HTTP (httpx): sign-in, the session cookie, CSRF on every POST, the
-event streams' format, not-found answers, and no secret in any page."""
+"""The console over plain HTTP (httpx): sign-in, the session cookie, CSRF on every POST,
+refusals with the service's message, filters, not-found answers. Streams: test_streams.py;
+secrets: test_secrets.py."""
 
 from __future__ import annotations
 
-import html
-import json
 import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import suppress
-from pathlib import Path
-from typing import Any
 
 import httpx
-from tests.console.conftest import ConsoleClient
-from tests.executions.declarations import approval, commands, pipeline, s3_source, stage, unique
+from tests.console.conftest import ConsoleClient, simple
+from tests.executions.declarations import approval, commands, stage
 from tests.executions.stack import Stack
-from tests.executions.test_codebuild_action import codebuild, pipeline_project
-from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY, running_server
-
-
-def simple(stack: Stack, prefix: str, *extra: dict[str, Any]) -> tuple[str, str]:
-    name, bucket = unique(prefix), unique("src")
-    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
-    execution_id = stack.create_pipeline(pipeline(name, stage("Source", s3_source(bucket)), *extra))
-    return name, execution_id
+from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 
 def test_the_root_and_every_page_send_strangers_to_sign_in(stack: Stack) -> None:
@@ -160,74 +145,6 @@ def test_refusals_show_the_services_message(stack: Stack, console: ConsoleClient
     assert offsite.headers["location"] == back  # never an open redirect
 
 
-def read_events(lines: Iterator[str], until: str, timeout: float = 30) -> list[dict[str, str]]:
-    """Parse SSE events off a stream's lines until one of kind `until` arrives."""
-    events: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    for line in lines:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {until} event in {timeout} s: {events}")
-        if line == "":
-            if current:
-                events.append(current)
-                if current.get("event") == until:
-                    return events
-            current = {}
-            continue
-        field, _, value = line.partition(": ")
-        if field == "data" and "data" in current:
-            current["data"] += "\n" + value
-        else:
-            current[field] = value
-    raise AssertionError(f"stream ended before {until}: {events}")
-
-
-def test_the_change_stream_reports_a_pipeline_moving(stack: Stack, console: ConsoleClient) -> None:
-    name, bucket = unique("console-sse"), unique("src")
-    stack.put_source(bucket, "app.zip", {"a.txt": "a"})
-    with console.http.stream(
-        "GET", f"/console/events/changes?pipeline={name}", timeout=30
-    ) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        lines = response.iter_lines()
-        assert next(lines) == "retry: 2000"
-        assert next(lines) == ""
-        hello = read_events(lines, "hello")[-1]
-        assert json.loads(hello["data"]) == {"mark": "gone"}
-        threading.Thread(
-            target=stack.create_pipeline,
-            args=(pipeline(name, stage("Source", s3_source(bucket)), stage("Gate", approval())),),
-        ).start()
-        change = read_events(lines, "change")[-1]
-        assert json.loads(change["data"])["mark"] != "gone"
-
-
-def test_the_log_stream_sends_the_log_then_the_end(stack: Stack, console: ConsoleClient) -> None:
-    name, execution_id = simple(
-        stack, "console-logs", stage("Build", commands("Build", ["echo first", "echo second"]))
-    )
-    stack.wait(name, execution_id)
-    url = f"/console/events/logs/{name}/{execution_id}/Build"
-    with console.http.stream("GET", url) as response:
-        events = read_events(response.iter_lines(), "end")
-    logs = [e for e in events if e.get("event") == "log"]
-    text = "\n".join(e["data"] for e in logs)
-    assert "first" in text and "second" in text
-    assert all(e["id"].isdigit() for e in logs)
-    assert json.loads(events[-1]["data"]) == {"status": "Succeeded"}
-    # Resuming after the last id sends nothing again.
-    headers = {"Last-Event-ID": logs[-1]["id"]}
-    with console.http.stream("GET", url, headers=headers) as response:
-        again = read_events(response.iter_lines(), "end")
-    assert [e for e in again if e.get("event") == "log"] == []
-    plain = console.http.get(
-        f"/console/pipelines/{name}/executions/{execution_id}/actions/Build/log"
-    )
-    assert plain.headers["content-type"].startswith("text/plain") and "second" in plain.text
-
-
 def test_unknown_things_are_404s(stack: Stack, console: ConsoleClient) -> None:
     name, execution_id = simple(stack, "console-404", stage("Gate", approval()))
     for path, words in (
@@ -245,134 +162,6 @@ def test_unknown_things_are_404s(stack: Stack, console: ConsoleClient) -> None:
         assert words in response.text, path
         assert "Signer" not in response.text  # no source file served
     assert console.http.get("/console/static/console.js").status_code == 200
-
-
-def test_no_secret_appears_in_any_page(stack: Stack, console: ConsoleClient) -> None:
-    """The access key's secret, the session key and custom actions' secret properties are
-    never rendered; the editor shows secret properties as ****."""
-    client = stack.client()
-    category, provider = "Deploy", unique("Vault")[:25]
-    client.create_custom_action_type(
-        category=category,
-        provider=provider,
-        version="1",
-        settings={},
-        configurationProperties=[
-            {"name": "Token", "required": True, "key": False, "secret": True},
-            {"name": "Target", "required": True, "key": True, "secret": False},
-        ],
-        inputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
-        outputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
-    )
-    hidden = "hunter2-very-secret-value"
-    deploy = {
-        "name": "Ship",
-        "actionTypeId": {
-            "category": category,
-            "owner": "Custom",
-            "provider": provider,
-            "version": "1",
-        },
-        "configuration": {"Token": hidden, "Target": "prod"},
-        "inputArtifacts": [{"name": "SourceOutput"}],
-    }
-    name, execution_id = simple(stack, "console-secret", stage("Ship", deploy))
-    stack.wait_for(
-        "the custom action to start",
-        lambda: any(a["actionName"] == "Ship" for a in stack.action_executions(name)),
-    )
-    session_key = (stack.server.data_dir / "session_secret").read_text().strip()
-    base = f"/console/pipelines/{name}"
-    pages = [
-        "/console",
-        base,
-        f"{base}/executions",
-        f"{base}/executions/{execution_id}",
-        f"{base}/edit",
-        f"{base}/start",
-        f"{base}/versions",
-    ]
-    for path in pages:
-        text = console.http.get(path).text
-        for secret in (hidden, SECRET_ACCESS_KEY, session_key):
-            assert secret not in text, f"{path} shows a secret"
-    editor = console.http.get(f"{base}/edit").text
-    assert "&#34;Token&#34;: &#34;****&#34;" in editor or '"Token": "****"' in editor
-
-    # Saving the masked JSON keeps the secret (the service unmasks it), as UpdatePipeline does.
-    text = re.search(r"<textarea[^>]*>(.*?)</textarea>", editor, re.S)
-    assert text is not None
-    saved = console.http.post(
-        f"{base}/edit",
-        data={"csrf": console.csrf, "pipeline_json": html.unescape(text.group(1))},
-    )
-    assert saved.status_code == 303, saved.text[:2000]
-    assert client.get_pipeline(name=name)["pipeline"]["version"] == 2
-
-
-def test_build_secrets_are_masked_in_every_page_and_log(
-    stack: Stack, console: ConsoleClient
-) -> None:
-    """A CodeBuild action whose buildspec takes a Secrets Manager value and echoes it: the
-    value shows nowhere in the console, not in its pages, its log stream or its plain log."""
-    secret_name, value = unique("console-db"), "pw-console-5772156"
-    stack.aws("secretsmanager").create_secret(
-        Name=secret_name, SecretString=json.dumps({"password": value})
-    )
-    spec = (
-        "version: 0.2\n"
-        "env:\n"
-        "  secrets-manager:\n"
-        f"    DB_PASSWORD: {secret_name}:password\n"
-        "phases:\n"
-        "  build:\n"
-        "    commands:\n"
-        '      - echo "password is $DB_PASSWORD"\n'
-    )
-    project = pipeline_project(stack, spec)
-    name, execution_id = simple(
-        stack, "console-build-secret", stage("Build", codebuild("Build", project))
-    )
-    stack.wait(name, execution_id, timeout=120)
-    base = f"/console/pipelines/{name}"
-    texts = [
-        console.http.get(path).text
-        for path in (
-            base,
-            f"{base}/executions/{execution_id}",
-            f"{base}/executions/{execution_id}/actions/Build/log",
-            f"{base}/edit",
-        )
-    ]
-    with console.http.stream("GET", f"/console/events/logs/{name}/{execution_id}/Build") as r:
-        texts.append("\n".join(e.get("data", "") for e in read_events(r.iter_lines(), "end")))
-    assert "password is ***" in texts[2] + texts[-1]
-    for text in texts:
-        assert value not in text
-
-
-def test_open_event_streams_do_not_hold_a_stop(tmp_path: Path) -> None:
-    """Browsers keep event streams open; `stageline serve` still stops within seconds."""
-    with running_server(tmp_path / "data") as server:
-        console = ConsoleClient(server.url)
-        assert console.sign_in().status_code == 303
-        opened = threading.Event()
-
-        def hold() -> None:
-            with (
-                suppress(httpx.HTTPError),
-                console.http.stream("GET", "/console/events/changes", timeout=60) as response,
-            ):
-                for _line in response.iter_lines():
-                    opened.set()
-
-        threading.Thread(target=hold, daemon=True).start()
-        assert opened.wait(10)
-        began = time.monotonic()
-        server.process.terminate()
-        server.process.wait(timeout=20)
-        assert time.monotonic() - began < 10
-        console.close()
 
 
 def test_every_console_post_route_checks_the_csrf_token(
