@@ -25,7 +25,8 @@ def test_the_root_and_every_page_send_strangers_to_sign_in(stack: Stack) -> None
         stream = http.get("/console/events/changes")
         assert stream.status_code == 401
         post = http.post("/console/pipelines/x/start", data={"csrf": "x"})
-        assert post.status_code == 401
+        assert post.status_code == 303 and post.headers["location"] == "/console/sign-in"
+        assert "session ended" in http.get("/console/sign-in").text
         # POST / is still the AWS endpoint.
         aws = http.post("/", content=b"{}")
         assert aws.status_code in (400, 403) and "x-amzn-errortype" in aws.headers

@@ -15,10 +15,12 @@ STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg
 
 
 async def _need_sign_in(request: Request, _exc: Exception) -> Response:
-    if request.url.path.startswith("/console/events") or request.method != "GET":
+    if request.url.path.startswith("/console/events"):
         return secure_headers(
             JSONResponse({"error": "Sign in to the console first."}, status_code=401)
         )
+    if request.method != "GET":  # a form sent after the session ended: nothing was done
+        return redirect(request, "/console/sign-in", error="Your session ended; sign in again.")
     return redirect(request, auth.sign_in_url(request))
 
 

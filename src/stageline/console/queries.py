@@ -226,8 +226,8 @@ def versions(session: Session, pipeline_id: int) -> list[dict[str, Any]]:
 
 def change_mark(session: Session, pipeline: str | None) -> str:
     """A fingerprint that moves whenever what a page shows may have: status changes (the
-    orchestrator records each), action updates (summaries, approvals), transitions,
-    pipeline versions. Cheap aggregates, polled by the live streams."""
+    orchestrator records each, and actions' summaries and results change with their status),
+    transitions, pipeline versions. Cheap aggregates, polled by the live streams."""
     if pipeline is None:
         marks = session.execute(
             select(
@@ -248,9 +248,6 @@ def change_mark(session: Session, pipeline: str | None) -> str:
         select(
             select(func.max(StatusChange.pk))
             .where(StatusChange.pipeline_id == pid)
-            .scalar_subquery(),
-            select(func.max(ActionExecution.updated_at))
-            .where(ActionExecution.pipeline_id == pid)
             .scalar_subquery(),
             select(func.max(StageTransition.changed_at))
             .where(StageTransition.pipeline_id == pid)
