@@ -94,6 +94,7 @@ def test_an_approval_given_from_the_page_lets_the_run_continue(page: Page, stack
     screenshot(page, "pipeline", stack)
 
 
+@pytest.mark.both_stacks
 def test_a_failed_actions_log_and_error_are_readable(page: Page, stack: Stack) -> None:
     name, execution_id = simple(
         stack,
@@ -123,6 +124,7 @@ def test_a_failed_actions_log_and_error_are_readable(page: Page, stack: Stack) -
     screenshot(page, "execution-failed", stack)
 
 
+@pytest.mark.both_stacks
 def test_a_retry_from_the_page_succeeds(page: Page, stack: Stack) -> None:
     name, bucket = unique("console-retry"), unique("src")
     fixed = shared_dir() / f"{name}.fixed"
@@ -295,6 +297,7 @@ def test_the_pages_fit_a_phone_screen(browser: Browser, stack: Stack) -> None:
         context.close()
 
 
+@pytest.mark.both_stacks
 def test_a_running_actions_log_and_bar_grow_live_then_stop_from_the_page(
     page: Page, stack: Stack
 ) -> None:
