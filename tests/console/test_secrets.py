@@ -8,7 +8,7 @@ import json
 import re
 
 from tests.console.conftest import ConsoleClient, read_events, simple
-from tests.executions.declarations import stage, unique
+from tests.executions.declarations import approval, stage, unique
 from tests.executions.stack import Stack
 from tests.executions.test_codebuild_action import codebuild, pipeline_project
 from tests.support.servers import SECRET_ACCESS_KEY
@@ -116,3 +116,28 @@ def test_build_secrets_are_masked_in_every_page_and_log(
     assert "password is ***" in texts[2] + texts[-1]
     for text in texts:
         assert value not in text
+
+
+def test_only_web_links_are_drawn(stack: Stack, console: ConsoleClient) -> None:
+    """External URLs come from job workers, third parties and configuration: an https one is
+    a link, a javascript: one is not."""
+    safe, safe_run = simple(
+        stack, "console-link", stage("Gate", approval(link="https://example.com/release/1"))
+    )
+    evil, evil_run = simple(
+        stack, "console-evil", stage("Gate", approval(link="javascript:alert(document.cookie)"))
+    )
+    for name, run in ((safe, safe_run), (evil, evil_run)):
+        stack.wait_for(
+            "the approval to wait",
+            lambda name=name: (
+                stack.state(name)["stageStates"][1]["actionStates"][0].get("latestExecution") or {}
+            ).get("token"),
+        )
+        assert stack.execution(name, run)["status"] == "InProgress"
+    assert (
+        'href="https://example.com/release/1"'
+        in console.http.get(f"/console/pipelines/{safe}").text
+    )
+    for path in (f"/console/pipelines/{evil}", f"/console/pipelines/{evil}/executions/{evil_run}"):
+        assert "javascript:" not in console.http.get(path).text.lower()

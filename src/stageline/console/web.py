@@ -89,6 +89,14 @@ def short(value: str | None, length: int = 8) -> str:
     return (value or "")[:length]
 
 
+def web_link(value: Any) -> str | None:
+    """Only http(s) links are drawn: a job worker or third party sets these URLs, and a
+    `javascript:` one must never become a clickable link."""
+    if isinstance(value, str) and value.lower().startswith(("https://", "http://")):
+        return value
+    return None
+
+
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
 
@@ -99,7 +107,9 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(when=when, iso=iso, duration=duration, short=short, pretty=pretty)
+templates.filters.update(
+    when=when, iso=iso, duration=duration, short=short, pretty=pretty, web_link=web_link
+)
 templates.globals.update(status_look=status_look, version=__version__)
 
 
