@@ -230,3 +230,16 @@ def test_filters_rejection_and_sign_out(stack: Stack, console: ConsoleClient) ->
     assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
     assert 'sl_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
     assert console.http.get("/console").status_code == 303
+
+
+def test_guessing_a_secret_is_slowed_down(stack: Stack) -> None:
+    guesser = ConsoleClient(stack.server.url)
+    try:
+        key = "AKIAGUESSED000000001"
+        codes = [guesser.sign_in(key=key, secret=f"guess-{i}").status_code for i in range(11)]
+        assert codes == [401] * 10 + [429], codes
+        assert "Too many failed sign-ins" in guesser.sign_in(key=key).text
+        # Other keys are not locked out by it.
+        assert guesser.sign_in().status_code == 303
+    finally:
+        guesser.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -22,6 +24,20 @@ from stageline.identity import Principal
 from stageline.runtime import Runtime
 
 router = APIRouter(prefix="/console")
+# Failed sign-ins per (client address, key id) in the last minute; past the limit the form is
+# refused for that pair without checking, so a secret cannot be guessed at speed. Per process.
+FAILED_SIGN_INS_PER_MINUTE = 10
+_failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+
+
+def _recent_failures(who: tuple[str, str]) -> deque[float]:
+    times = _failures[who]
+    while times and times[0] < time.monotonic() - 60:
+        times.popleft()
+    if not times:
+        del _failures[who]  # the table holds only pairs that failed within the minute
+        return deque()
+    return times
 
 
 class NeedSignIn(Exception):
@@ -106,18 +122,26 @@ async def sign_in(request: Request) -> Response:
     if session is None or not signer.csrf_ok(session, form.get("csrf")):
         raise CsrfRefused()
     key_id, secret = form.get("access_key_id", "").strip(), form.get("secret", "")
-    runtime = runtime_of(request)
-    valid = await run_in_threadpool(runtime.keys.check_secret, key_id, secret)
     target = _safe_next(form.get("next"))
-    if not valid:
+    who = (request.client.host if request.client else "", key_id)
+    if len(_recent_failures(who)) >= FAILED_SIGN_INS_PER_MINUTE:
+        error = "Too many failed sign-ins for this key; wait a minute and try again."
         return page(
             request,
             "sign_in.html",
-            {
-                "next": target,
-                "error": "The access key id or secret is not valid.",
-                "key_id": key_id,
-            },
+            {"next": target, "error": error, "key_id": key_id},
+            session,
+            status=429,
+        )
+    runtime = runtime_of(request)
+    valid = await run_in_threadpool(runtime.keys.check_secret, key_id, secret)
+    if not valid:
+        _failures[who].append(time.monotonic())
+        error = "The access key id or secret is not valid."
+        return page(
+            request,
+            "sign_in.html",
+            {"next": target, "error": error, "key_id": key_id},
             session,
             status=401,
         )
