@@ -6,15 +6,16 @@ files, never from the command line, and never printed."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from stageline.cli_logs import _credentials
+from stageline.cli_http import add_endpoint_options, answer, credentials
 from stageline.settings import Settings
+
+COMMAND = "stageline connections"
 
 
 def _connection_id(arn_or_id: str) -> str:
@@ -25,19 +26,12 @@ def _request(
     args: argparse.Namespace, settings: Settings, method: str, path: str, body: Any = None
 ) -> Any:
     url = args.endpoint_url.rstrip("/") + path
-    try:
-        response = httpx.request(method, url, json=body, auth=_credentials(settings), timeout=60)
-    except httpx.HTTPError as exc:
-        raise SystemExit(
-            f"stageline connections: cannot reach {args.endpoint_url}: {exc}"
-        ) from None
-    if response.status_code >= 400:
-        try:
-            error = response.json().get("error", {})
-        except ValueError:
-            error = {"code": response.status_code, "message": response.text[:200]}
-        raise SystemExit(f"stageline connections: {error.get('code')}: {error.get('message')}")
-    return response.json()
+    auth = credentials(settings, COMMAND)
+    return answer(
+        COMMAND,
+        args.endpoint_url,
+        lambda: httpx.request(method, url, json=body, auth=auth, timeout=60),
+    )
 
 
 def _secret(path: str) -> str:
@@ -91,10 +85,5 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     kind.add_argument("--anonymous", action="store_true", help="public or file:// remotes")
     complete.add_argument("--password-file", help="a file holding the password")
     for p in (listing, complete):
-        p.add_argument(
-            "--endpoint-url",
-            default=os.environ.get("STAGELINE_ENDPOINT", "http://127.0.0.1:8080"),
-            help="the Stageline server (default $STAGELINE_ENDPOINT or http://127.0.0.1:8080)",
-        )
-        p.add_argument("--data-dir", help="read the generated keys from this data dir")
+        add_endpoint_options(p)
         p.set_defaults(func=run)

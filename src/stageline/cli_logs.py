@@ -5,8 +5,6 @@ REST API, following live actions and builds as they write."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,25 +13,13 @@ from urllib.parse import quote
 
 import httpx
 
-from stageline.identity import CREDENTIALS_FILE
+from stageline.cli_http import add_endpoint_options, answer, credentials
 from stageline.settings import Settings
 
 TERMINAL = {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"}
 
 
-def _credentials(settings: Settings) -> tuple[str, str]:
-    if settings.root_access_key_id and settings.root_secret_access_key:
-        return settings.root_access_key_id, settings.root_secret_access_key.get_secret_value()
-    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
-    path = settings.data_dir / CREDENTIALS_FILE
-    if path.exists():
-        data = json.loads(path.read_text())
-        return data["access_key_id"], data["secret_access_key"]
-    raise SystemExit(
-        "stageline logs: no credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-        "--data-dir to the server's data dir."
-    )
+COMMAND = "stageline logs"
 
 
 class _Api:
@@ -41,23 +27,12 @@ class _Api:
         self.client = httpx.Client(base_url=endpoint.rstrip("/"), auth=auth, timeout=None)
 
     def get(self, path: str, **params: Any) -> Any:
-        try:
-            response = self.client.get(path, params={k: v for k, v in params.items() if v})
-        except httpx.HTTPError as exc:
-            raise SystemExit(
-                f"stageline logs: cannot reach {self.client.base_url}: {exc}"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                error = response.json().get("error", {})
-            except ValueError:
-                error = {"code": response.status_code, "message": response.text[:200]}
-            raise SystemExit(f"stageline logs: {error.get('code')}: {error.get('message')}")
-        return response.json()
+        query = {k: v for k, v in params.items() if v}
+        return answer(COMMAND, self.client.base_url, lambda: self.client.get(path, params=query))
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
-    api = _Api(args.endpoint_url, _credentials(settings))
+    api = _Api(args.endpoint_url, credentials(settings, COMMAND))
     if args.build:
         api.get(f"/api/v1/builds/{quote(args.build, safe='')}")  # a clear error if unknown
         _stream(api, f"/api/v1/builds/{quote(args.build, safe='')}/logs", args.follow)
@@ -117,10 +92,5 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     logs.add_argument("--execution", help="execution id (default: the latest)")
     logs.add_argument("--action", help="only this action")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing as it runs")
-    logs.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("STAGELINE_ENDPOINT", "http://127.0.0.1:8080"),
-        help="the Stageline server (default $STAGELINE_ENDPOINT or http://127.0.0.1:8080)",
-    )
-    logs.add_argument("--data-dir", help="read the generated keys from this data dir")
+    add_endpoint_options(logs)
     logs.set_defaults(func=run)

@@ -66,11 +66,11 @@ class GitSourceProvider:
         )
         where = f"repository {remote.full_repository_id} at {_shown(remote)}"
         head = _git(lambda: git_access.head_commit(remote, branch), where)
-        if head is None and pinned is None:
+        # An event's branch may be gone since (a merged pull request): its pinned commit is
+        # then fetched by id alongside the declared branch.
+        if head is None and (pinned is None or branch == declared):
             raise ActionError(f"Branch {branch} was not found in {where}")
         commit = pinned or str(head)
-        # The event's branch may be gone since (a merged pull request): the pinned commit is
-        # then fetched by id alongside the declared branch.
         ref = branch if head is not None else declared
         mirror = _git(lambda: git_access.fetch(remote, ref, commit, cancelled=ctx.cancelled), where)
         if not git_access.has_commit(mirror, commit):

@@ -12,7 +12,6 @@ that dies mid-send leaves its lease to expire; the row is then sent again (at le
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from stageline.persistence.db import Database
 from stageline.persistence.models_events import Event, EventDelivery, NotificationTarget
 from stageline.services.event_targets import NotDeliverable, Outgoing, Sender, SendFailed
 from stageline.services.events import WAKE
+from stageline.services.periodic import PeriodicThread
 from stageline.services.ports import Clock, utcnow
 from stageline.services.secret_box import SecretBox
 
@@ -212,34 +212,16 @@ class Deliverer:
         return count
 
 
-class DeliveryThread:
+class DeliveryThread(PeriodicThread):
     """Runs delivery passes: at once when this process commits an event with deliveries,
     else every `interval` seconds (other processes' events)."""
 
     def __init__(self, deliverer: Deliverer, interval: float = 0.5) -> None:
+        # A pass may be sending to slow receivers: a longer grace on shutdown.
+        super().__init__(
+            "event-delivery", deliverer.run_once, interval, log, wake=WAKE, join_timeout=15
+        )
         self.deliverer = deliverer
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="event-delivery")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        WAKE.set()
-        self._thread.join(timeout=15)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            WAKE.wait(self.interval)
-            WAKE.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.deliverer.run_once()
-            except Exception:  # the database may be briefly away; the next pass retries
-                log.warning("event delivery pass failed", exc_info=True)
 
 
 # -- reading (REST) ------------------------------------------------------------------------

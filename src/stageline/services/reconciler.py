@@ -14,7 +14,6 @@ Each pass (every process that runs actions runs one; passes are safe to overlap)
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from stageline.persistence.models import ActionExecution, Build, Job
 from stageline.services.build_runner import orphaned_pipeline_builds, unheld_build
 from stageline.services.jobs import OPEN, JobService
 from stageline.services.orchestrator import ExecutionSettings, Orchestrator
+from stageline.services.periodic import PeriodicThread
 from stageline.services.ports import Clock, Dispatcher, utcnow
 from stageline.services.runner import unheld
 
@@ -196,25 +196,9 @@ class Reconciler:
         return len(ids)
 
 
-class ReconcilerThread:
+class ReconcilerThread(PeriodicThread):
     """Runs reconciler passes in the background of a serve or worker process."""
 
     def __init__(self, reconciler: Reconciler, interval: float = 1.0) -> None:
+        super().__init__("reconciler", reconciler.run_once, interval, log)
         self.reconciler = reconciler
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="reconciler")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.reconciler.run_once()
-            except Exception:  # the database may be briefly away; the next pass retries
-                log.warning("reconciler pass failed", exc_info=True)

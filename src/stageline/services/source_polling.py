@@ -13,7 +13,6 @@ trigger is polled on its BranchName and the change is run through the trigger's 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from stageline.domain.triggers import decide, detects_changes, trigger_for
 from stageline.persistence.db import Database
 from stageline.services import git_access
 from stageline.services.orchestrator import ExecutionSettings
+from stageline.services.periodic import PeriodicThread
 from stageline.services.ports import Dispatcher
 from stageline.services.secret_box import SecretBox
 from stageline.services.triggering import SourceRef, SourceWatches, Starter, source_actions
@@ -131,28 +131,12 @@ class SourcePoller:
             return [execution]
 
 
-class SourcePollingThread:
+class SourcePollingThread(PeriodicThread):
     """Runs polling passes in the background of a serve or worker process."""
 
     def __init__(self, poller: SourcePoller, interval: float) -> None:
+        super().__init__("source-polling", poller.poll_once, interval, log)
         self.poller = poller
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="source-polling")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.poller.poll_once()
-            except Exception:  # the database may be briefly away; the next pass retries
-                log.warning("source polling pass failed", exc_info=True)
 
 
 def polling_thread(
