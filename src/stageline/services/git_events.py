@@ -144,7 +144,13 @@ class GitEventReceiver:
                         continue  # polling (or an earlier delivery) started this commit
                     started.append(
                         self.starter.start(
-                            uow, ref.pipeline, ref.action, start.commit, start.trigger_type, detail
+                            uow,
+                            ref.pipeline,
+                            ref.action,
+                            start.commit,
+                            start.trigger_type,
+                            detail,
+                            start.branch,
                         )
                     )
             except ServiceError as exc:
