@@ -9,14 +9,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from stageline import __version__
-from stageline.aws import codebuild, codepipeline, s3_artifacts
+from stageline import __version__, console
+from stageline.aws import codebuild, codepipeline, connections, s3_artifacts
+from stageline.aws import codestar_notifications as notifications_api
+from stageline.aws.rest_json import build_rest_router
 from stageline.aws.router import build_router
 from stageline.domain.errors import ServiceError
 from stageline.rest import builds as rest_builds
+from stageline.rest import connections as rest_connections
+from stageline.rest import events as rest_events
 from stageline.rest import executions as rest_executions
 from stageline.rest import logs as rest_logs
 from stageline.rest import pipelines as rest_pipelines
+from stageline.rest import webhooks as rest_webhooks
 from stageline.rest.errors import service_error_handler
 from stageline.runtime import Runtime
 from stageline.settings import Settings
@@ -68,11 +73,19 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         )
 
     # The AWS endpoint first: it takes most calls, so it should not wait on REST matching.
-    app.include_router(build_router(runtime, [codepipeline.SERVICE, codebuild.SERVICE]))
+    app.include_router(
+        build_router(runtime, [codepipeline.SERVICE, codebuild.SERVICE, *connections.SERVICES])
+    )
+    # REST-JSON services (CodeStar Notifications): their own POST /<operation> paths.
+    app.include_router(build_rest_router(runtime, notifications_api.SERVICE))
     app.include_router(rest_pipelines.router)
     app.include_router(rest_executions.router)
     app.include_router(rest_logs.router)
     app.include_router(rest_builds.router)
+    app.include_router(rest_events.router)
+    app.include_router(rest_connections.router)
+    app.include_router(rest_webhooks.router)  # git hosts' deliveries: their own auth
+    console.install(app, runtime)  # the web console under /console, and GET / → /console
     # Job workers' S3 calls (SigV4 scope service `s3`) go to the artifact endpoint, whatever
     # their path; everything else reaches the routes above.
     app.add_middleware(s3_artifacts.S3Dispatch, s3=s3_artifacts.build_app(runtime))

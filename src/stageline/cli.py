@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from stageline import __version__, cli_logs, job_worker
+from stageline import __version__, cli_connections, cli_logs, job_worker
 from stageline.settings import Settings
 
 
@@ -83,6 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=settings.log_level,
         access_log=args.access_log,
+        # Open event streams (console tabs, log follows) would otherwise hold a stop forever.
+        timeout_graceful_shutdown=5,
     )
     return 0
 
@@ -167,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     cli_logs.add_parser(sub, lambda args: cli_logs.cmd_logs(args, _settings(args)))
+    cli_connections.add_parser(
+        sub, lambda args: cli_connections.cmd_connections(args, _settings(args))
+    )
     job_worker.add_parser(sub)
 
     db = sub.add_parser("db", help="database migrations")

@@ -74,6 +74,7 @@ class Runtime:
 
     def _make_runner(self) -> Any:
         from stageline.actions.base import ActionProvider
+        from stageline.actions.git_source import GitSourceProvider
         from stageline.actions.registry import builtin_providers, provider_for
         from stageline.artifacts.factory import object_store
         from stageline.builds.sandbox import make_undumpable
@@ -83,6 +84,7 @@ class Runtime:
         from stageline.services.codebuild_action import CodeBuildProvider
         from stageline.services.lambda_action import LambdaProvider
         from stageline.services.runner import ActionRunner
+        from stageline.services.secret_box import SecretBox
 
         # Builds and commands run as this process's user when it is not root: keep them
         # from reading its memory and /proc/<pid>/environ (database URL, keys).
@@ -97,6 +99,8 @@ class Runtime:
         codebuild = CodeBuildProvider(self.db, self.arns, self.build_runner, s.public_url)
         builtin = builtin_providers(s.build_dir)
         invoke = LambdaProvider(self.db, s.account_id, s.region)
+        git_cache = s.data_dir / "git-cache"
+        git_source = GitSourceProvider(self.db, SecretBox.from_settings(s), git_cache)
 
         def providers(type_id: ActionTypeId) -> ActionProvider | None:
             if (
@@ -107,6 +111,8 @@ class Runtime:
                 return codebuild
             if type_id == ActionTypeId("Invoke", "AWS", "Lambda", "1"):
                 return invoke
+            if type_id == ActionTypeId("Source", "AWS", "CodeStarSourceConnection", "1"):
+                return git_source
             return provider_for(type_id, builtin)
 
         return ActionRunner(
@@ -125,6 +131,35 @@ class Runtime:
         )
         thread.start()
         self._background.append(thread)
+        self._start_delivery()
+        self._start_polling()
+
+    def _start_polling(self) -> None:
+        """Change detection by polling (services/source_polling.py)."""
+        from stageline.artifacts.factory import object_store
+        from stageline.services.source_polling import polling_thread
+
+        store = object_store(self.settings)
+        s = self.settings
+        self._background.append(polling_thread(self.db, self.dispatcher, self.executions, store, s))
+
+    def _start_delivery(self) -> None:
+        """Events and notifications: the outbox delivered after commit (services/events.py)."""
+        from stageline.services.commit_status import CommitStatusSender
+        from stageline.services.event_delivery import Deliverer, DeliverySettings, DeliveryThread
+        from stageline.services.event_targets import Sender, SnsPublisher, post_webhook
+        from stageline.services.secret_box import SecretBox
+
+        box = SecretBox.from_settings(self.settings)
+        senders: dict[str, Sender] = {
+            "sns": SnsPublisher(),
+            "webhook": post_webhook,
+            "commit_status": CommitStatusSender(self.db, box),
+        }
+        settings = DeliverySettings(retention_days=self.settings.event_retention_days)
+        delivery = DeliveryThread(Deliverer(self.db, senders, settings, box=box))
+        delivery.start()
+        self._background.append(delivery)
 
     def close(self) -> None:
         if self.runner is not None:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
     root_access_key_id: str | None = None
     root_secret_access_key: SecretStr | None = None
+    # Encrypts stored connection credentials (Fernet key). None: a key file (0600) in the data
+    # dir, made on first use; API replicas and workers must share it through this variable.
+    secret_key: SecretStr | None = None
+    # Signs web console sessions. None: a random key kept (0600) in the data dir, so restarts
+    # keep sessions; replicas behind one address must share it through this variable.
+    session_secret: SecretStr | None = None
     # Test and debug aid: check every AWS response against botocore's output shape.
     validate_responses: bool = False
     # Largest request body the AWS endpoint accepts (AWS answers 413 past its own limit).
@@ -46,8 +52,14 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=1.0, gt=0)
     # A job worker must acknowledge a job it polled within this time, or the action fails.
     job_ack_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Events (GET /api/v1/events) and their deliveries are kept this long, then pruned.
+    event_retention_days: int = Field(default=30, ge=1)
+    # Change detection by polling (S3 PollForSourceChanges, git DetectChanges), every N s.
+    source_poll_interval: float = Field(default=60.0, gt=0)
     # Where users reach this Stageline: links to builds and their logs point here.
     public_url: str = "http://localhost:8080"
+    # GitHub's REST API, for RegisterWebhookWithThirdParty (GitHub Enterprise: .../api/v3).
+    github_api_url: str = "https://api.github.com"
     # Builds run in <build_dir>/<build>: outside the data dir, so that the unprivileged build
     # user can reach its own workspace and nothing of Stageline's.
     build_dir: Path = Field(

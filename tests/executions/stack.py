@@ -34,6 +34,7 @@ import pytest
 import redis
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from cryptography.fernet import Fernet
 from tests.support.moto_server import ACCESS_KEY_ID as MOTO_KEY
 from tests.support.moto_server import SECRET_ACCESS_KEY as MOTO_SECRET
 from tests.support.moto_server import moto_s3_server, s3_env
@@ -450,6 +451,8 @@ def _tuned(env: dict[str, str]) -> dict[str, str]:
         STAGELINE_RECONCILE_INTERVAL="0.5",
         STAGELINE_JOB_ACK_TIMEOUT_SECONDS=JOB_ACK_TIMEOUT_SECONDS,
     )
+    # No polling unless a test asks (extra_env): new object versions must not start runs.
+    env.setdefault("STAGELINE_SOURCE_POLL_INTERVAL", "3600")
     return env
 
 
@@ -467,6 +470,7 @@ def secret_stores_env(url: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_SSM": url,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": url,
+        "AWS_ENDPOINT_URL_SNS": url,  # notification targets and approval topics
         "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_socket().getsockname()[1]}",
         "AWS_ACCESS_KEY_ID": MOTO_KEY,
         "AWS_SECRET_ACCESS_KEY": MOTO_SECRET,
@@ -475,18 +479,24 @@ def secret_stores_env(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def embedded_stack(root: Path) -> Iterator[Stack]:
+def embedded_stack(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     data_dir = root / "data"
     with moto_s3_server() as aws_url:
         env = _tuned(
-            server_env(data_dir, None, STAGELINE_WORKERS="8", **secret_stores_env(aws_url))
+            server_env(
+                data_dir,
+                None,
+                STAGELINE_WORKERS="8",
+                **secret_stores_env(aws_url),
+                **(extra_env or {}),
+            )
         )
         with running_server(data_dir, env=env) as server:
             yield Stack("embedded", root, server, aws_url=aws_url)
 
 
 @contextmanager
-def production_stack(root: Path) -> Iterator[Stack]:
+def production_stack(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     with ExitStack() as cleanup:
         broker = RedisServer(root)
         broker.start()
@@ -496,8 +506,11 @@ def production_stack(root: Path) -> Iterator[Stack]:
         shared = {
             "STAGELINE_BROKER_URL": broker.url,
             "STAGELINE_ARTIFACT_STORE": "s3",
+            # The API and the workers decrypt the same connection credentials.
+            "STAGELINE_SECRET_KEY": Fernet.generate_key().decode(),
             **s3_env(s3_url),
             **secret_stores_env(s3_url),
+            **(extra_env or {}),
         }
         data_dir = root / "serve"
         serve_env = _tuned(server_env(data_dir, database_url, **shared))

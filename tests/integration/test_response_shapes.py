@@ -30,6 +30,7 @@ from tests.support.shared import shared_dir
 
 from stageline.aws.codepipeline import HANDLERS
 from stageline.aws.codepipeline_jobs import HANDLERS as JOB_HANDLERS
+from stageline.aws.codepipeline_webhooks import WEBHOOK_HANDLERS
 
 PREFIX = "CodePipeline_20150709"
 MODEL: ServiceModel = botocore.session.get_session().get_service_model("codepipeline")
@@ -540,7 +541,7 @@ SCENARIOS: dict[str, Callable[[Server], list[dict[str, Any]]]] = {
 
 def test_every_implemented_operation_has_a_scenario() -> None:
     # The job protocol's scenarios live in test_response_shapes_jobs.py, which checks its own.
-    assert set(SCENARIOS) == set(HANDLERS) - set(JOB_HANDLERS)
+    assert set(SCENARIOS) == set(HANDLERS) - set(JOB_HANDLERS) - set(WEBHOOK_HANDLERS)
 
 
 @pytest.mark.parametrize("operation", sorted(SCENARIOS))

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from stageline.aws.codepipeline_jobs import HANDLERS as JOB_HANDLERS
 from stageline.aws.codepipeline_runs import HANDLERS as RUN_HANDLERS
+from stageline.aws.codepipeline_webhooks import WEBHOOK_HANDLERS, tagged_webhook
 from stageline.aws.router import AwsCall, AwsService, Handler
 from stageline.domain.errors import ResourceNotFoundException
 from stageline.runtime import Runtime
@@ -63,9 +64,13 @@ def list_pipelines(rt: Runtime, call: AwsCall) -> Output:
 
 
 def _tagged_resource(rt: Runtime, session: Session, arn: str, *, lock: bool = False) -> str:
-    """A pipeline's or a live custom action type's ARN; lock holds the resource's row."""
+    """A pipeline's, a webhook's or a live custom action type's ARN; lock holds the resource's
+    row (pipelines and action types)."""
     type_id = rt.arns.parse_action_type(arn)
-    if type_id is not None:
+    webhook = tagged_webhook(rt, session, arn)
+    if webhook is not None:
+        found = webhook
+    elif type_id is not None:
         found = CustomActionTypes(session, rt.arns).exists(type_id, lock=lock)
     else:
         name = rt.arns.parse_pipeline_name(arn)
@@ -138,6 +143,7 @@ def update_action_type(rt: Runtime, call: AwsCall) -> Output:
 HANDLERS: dict[str, Handler] = {
     **RUN_HANDLERS,
     **JOB_HANDLERS,
+    **WEBHOOK_HANDLERS,
     "CreatePipeline": create_pipeline,
     "GetPipeline": get_pipeline,
     "UpdatePipeline": update_pipeline,

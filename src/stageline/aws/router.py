@@ -105,7 +105,8 @@ def authenticate_signed(runtime: Runtime, request: Request, body: bytes) -> Prin
 
 
 def _route(by_prefix: Mapping[str, AwsService], target: str) -> tuple[AwsService, str]:
-    prefix, _, operation = target.partition(".")
+    # The last dot: some prefixes have dots of their own (com.amazonaws.codeconnections.…).
+    prefix, _, operation = target.rpartition(".")
     service = by_prefix.get(prefix)
     if service is None or operation_model(service.name, operation) is None:
         raise UnknownOperationException(f"Unknown operation: '{target or '(none)'}'.")

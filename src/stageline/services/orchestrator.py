@@ -35,6 +35,7 @@ from stageline.persistence.models import (
     StageTransition,
     StatusChange,
 )
+from stageline.services import events
 from stageline.services.pipelines import Declarations
 from stageline.services.ports import Clock, Dispatcher, utcnow
 from stageline.services.scheduling import ActionScheduler
@@ -120,17 +121,18 @@ class Orchestrator:
     def _record(
         self, execution_pk: int, pipeline_id: int, entity: str, name: str, old: str | None, new: str
     ) -> None:
-        self.session.add(
-            StatusChange(
-                pipeline_id=pipeline_id,
-                execution_pk=execution_pk,
-                entity=entity,
-                name=name,
-                old_status=old,
-                new_status=new,
-                at=self.clock(),
-            )
+        change = StatusChange(
+            pipeline_id=pipeline_id,
+            execution_pk=execution_pk,
+            entity=entity,
+            name=name,
+            old_status=old,
+            new_status=new,
+            at=self.clock(),
         )
+        self.session.add(change)
+        # Its event (and notification deliveries) in the same transaction: the outbox.
+        events.record(self, change)
 
     def set_execution(
         self, execution: PipelineExecution, status: ExecutionStatus, summary: str | None = None
