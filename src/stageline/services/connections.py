@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -110,10 +111,7 @@ class ConnectionService:
     # --- hosts ----------------------------------------------------------------------------
 
     def create_host(self, service: str, params: dict[str, Any]) -> dict[str, Any]:
-        endpoint = params["ProviderEndpoint"]
-        problem = rules.endpoint_problem(endpoint)
-        if problem:
-            raise ValidationException(problem)
+        endpoint = _checked_endpoint(params["ProviderEndpoint"])
         if self._count(ConnectionHost) >= MAX_HOSTS:
             raise LimitExceededException(f"An account can have at most {MAX_HOSTS} hosts.")
         host = ConnectionHost(
@@ -121,7 +119,7 @@ class ConnectionService:
             service=service,
             name=params["Name"],
             provider_type=params["ProviderType"],
-            provider_endpoint=endpoint.rstrip("/"),
+            provider_endpoint=endpoint,
             status=rules.HOST_AVAILABLE,
             vpc_configuration=params.get("VpcConfiguration"),
             created_at=_now(),
@@ -155,10 +153,7 @@ class ConnectionService:
         host = self.find_host(arn)
         endpoint = params.get("ProviderEndpoint")
         if endpoint is not None:
-            problem = rules.endpoint_problem(endpoint)
-            if problem:
-                raise ValidationException(problem)
-            host.provider_endpoint = endpoint.rstrip("/")
+            host.provider_endpoint = _checked_endpoint(endpoint)
         if "VpcConfiguration" in params:
             host.vpc_configuration = params["VpcConfiguration"]
 
@@ -319,6 +314,26 @@ class ConnectionService:
         rows = list(self.session.scalars(query.order_by(key).limit(limit + 1)).unique())
         token = encode_token(kind, {"pk": rows[limit - 1].pk}) if len(rows) > limit else None
         return rows[:limit], token
+
+
+def _checked_endpoint(endpoint: str) -> str:
+    """A usable ProviderEndpoint, without its trailing slash. One that carries a password is
+    refused without echoing it: hosts are shown to whoever may list them, and credentials
+    belong in the connection, encrypted."""
+    try:
+        parts = urlsplit(endpoint)
+        _ = parts.port  # ValueError when the port is not a number
+    except ValueError as exc:
+        raise ValidationException(f"ProviderEndpoint is not a valid URL: {exc}.") from None
+    if parts.password is not None:
+        raise ValidationException(
+            "ProviderEndpoint must not hold a password: give credentials to the connection "
+            "(PUT /api/v1/connections/<id>/credentials or `stageline connections complete`)."
+        )
+    problem = rules.endpoint_problem(endpoint)
+    if problem:
+        raise ValidationException(problem)
+    return endpoint.rstrip("/")
 
 
 def _credential(body: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
