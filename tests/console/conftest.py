@@ -22,6 +22,7 @@ from tests.executions.stack import Stack
 from tests.support.servers import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
+SESSION_STARTED = time.time()
 # The executions tests' two stacks, and their logs attached to a failure's report.
 stack = executions.stack
 pytest_runtest_makereport = executions.pytest_runtest_makereport
@@ -108,6 +109,15 @@ def screenshot(page: Page, name: str, stack: Stack, *, full_page: bool = True) -
     page.screenshot(path=str(path), full_page=full_page)
     print(f"screenshot: {path}")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the screenshots this run saved, so they are found without -s."""
+    saved = sorted(p for p in SCREENSHOTS.glob("*.png") if p.stat().st_mtime >= SESSION_STARTED - 1)
+    if saved:
+        terminalreporter.section("console screenshots")
+        for path in saved:
+            terminalreporter.write_line(str(path))
 
 
 class ConsoleClient:
