@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.aws import codebuild, codepipeline
+from stageline.aws import codebuild, codepipeline, codestar_notifications, connections
 from stageline.aws.spec import service_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,8 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "codepipeline": "# Compatibility with AWS CodePipeline",
     "codebuild": "## CodeBuild API",
+    "codestar-notifications": "## CodeStar Notifications API",
+    "codeconnections": "## CodeConnections API",
+    "codestar-connections": "## CodeStar Connections API",
 }
-HANDLERS = {"codepipeline": codepipeline.HANDLERS, "codebuild": codebuild.HANDLERS}
+HANDLERS = {
+    "codepipeline": codepipeline.HANDLERS,
+    "codebuild": codebuild.HANDLERS,
+    "codestar-notifications": codestar_notifications.HANDLERS,
+    "codeconnections": connections.HANDLERS,
+    "codestar-connections": connections.HANDLERS,
+}
 
 
 def _table(service: str) -> dict[str, str]:
