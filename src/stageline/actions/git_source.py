@@ -73,7 +73,7 @@ class GitSourceProvider:
         commit = pinned or str(head)
         ref = branch if head is not None else declared
         mirror = _git(lambda: git_access.fetch(remote, ref, commit, cancelled=ctx.cancelled), where)
-        if not git_access.has_commit(mirror, commit):
+        if not _git(lambda: git_access.has_commit(mirror, commit), where):
             raise ActionError(f"Commit {commit} was not found in {where}", "RevisionUnavailable")
         info = _git(lambda: git_access.commit_info(remote, commit), where)
         ctx.log.write(

@@ -8,11 +8,18 @@ those (labels, edits, reviews) are kept as pr_action None and start nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from stageline.domain.errors import ValidationException
+
 ZERO_SHA = "0" * 40
+# A full object id: SHA-1 (40 hex digits) or SHA-256 (64). Nothing shorter reaches git, so no
+# value a caller controls can be read by git as an option or a revision expression.
+_COMMIT_ID = re.compile(r"[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
 # GitHub lists at most 20 commits in a push payload (GitLab likewise): past that, the changed
 # files are not all in the payload and must come from the repository.
 PAYLOAD_COMMIT_LIMIT = 20
@@ -46,6 +53,34 @@ class GitEvent:
         return f"push to {ref} of {self.repository}"
 
 
+def is_commit_id(value: object) -> bool:
+    """A full 40- or 64-hex-digit commit id."""
+    return isinstance(value, str) and _COMMIT_ID.fullmatch(value) is not None
+
+
+def branch_problem(name: str) -> str | None:
+    """Why `name` is not a branch name `git check-ref-format --branch` accepts; None if it is."""
+    bad = (
+        not name
+        or name.startswith(("-", "/"))
+        or name.endswith(("/", "."))
+        or name == "@"
+        or _REF_FORBIDDEN.search(name) is not None
+        or any(part.startswith(".") or part.endswith(".lock") for part in name.split("/"))
+    )
+    return f"{name[:100]!r} is not a valid branch name." if bad else None
+
+
+def commit_id_problem(action: str, value: object) -> str | None:
+    """Why `value` cannot be the commit a git (connection) source `action` runs; None if it can."""
+    if is_commit_id(value):
+        return None
+    return (
+        f"Revision {str(value)[:100]!r} for source action {action} is not a full commit id: a "
+        "CodeStarSourceConnection source takes a 40- (or 64-) character hexadecimal commit id."
+    )
+
+
 def _ref(ref: str) -> tuple[str | None, str | None]:
     """(branch, tag) of a full ref name."""
     if ref.startswith("refs/heads/"):
@@ -56,7 +91,15 @@ def _ref(ref: str) -> tuple[str | None, str | None]:
 
 
 def _sha(value: Any) -> str | None:
-    return value if isinstance(value, str) and value and value != ZERO_SHA else None
+    """A commit id of the payload; None where there is none (absent, null, all zeros). Any
+    other value is refused: it would otherwise reach git as an argument."""
+    if value is None or value == "" or value == ZERO_SHA:
+        return None
+    if not is_commit_id(value):
+        raise ValidationException(
+            f"The payload's commit id {str(value)[:100]!r} is not a 40- or 64-digit hex id."
+        )
+    return str(value).lower()
 
 
 def _paths(commits: Any, total: int | None) -> tuple[str, ...] | None:

@@ -26,6 +26,7 @@ from stageline.domain.errors import (
     StageNotRetryableException,
     ValidationException,
 )
+from stageline.domain.git_events import branch_problem, commit_id_problem
 from stageline.domain.status import ActionStatus, ExecutionStatus, StageStatus
 from stageline.identity import Principal
 from stageline.persistence.models import (
@@ -305,10 +306,27 @@ def _variables(
 def _source_overrides(
     decl: dict[str, Any], given: Sequence[dict[str, str]]
 ) -> list[dict[str, str]]:
-    sources = {a["name"] for a in decl["stages"][0]["actions"]}
+    sources = {a["name"]: a for a in decl["stages"][0]["actions"]}
     for item in given:
         if item["actionName"] not in sources:
             raise ValidationException(
                 f"sourceRevisions names {item['actionName']}, which is not a source action."
             )
+        if sources[item["actionName"]]["actionTypeId"]["provider"] == "CodeStarSourceConnection":
+            _git_revision(item)
     return [dict(item) for item in given]
+
+
+def _git_revision(item: dict[str, str]) -> None:
+    """A git source's pin reaches git: only a full commit id (and a valid branch) passes."""
+    name = item["actionName"]
+    if item.get("revisionType") != "COMMIT_ID":
+        raise ValidationException(
+            f"Source action {name} is a CodeStarSourceConnection source: its revisionType "
+            f"must be COMMIT_ID, not {item.get('revisionType')}."
+        )
+    problem = commit_id_problem(name, item.get("revisionValue")) or (
+        branch_problem(item["branchName"]) if "branchName" in item else None
+    )
+    if problem:
+        raise ValidationException(problem)

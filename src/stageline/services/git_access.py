@@ -7,6 +7,10 @@ SSH key goes to a 0600 file named by GIT_SSH_COMMAND and removed afterwards. Not
 ever on a command line, in a log line or in an error message (git's own messages are scrubbed of
 the token before they are shown). Mirrors live under `<cache root>/<hash of connection + url>`
 so one connection never reads objects another connection fetched.
+
+Commit ids and branch names come from callers (API requests, webhook payloads): every entry
+point admits only full hex commit ids and valid branch names (`_commit`, `_branch`), and puts
+`--end-of-options` (or `--`) before them, so no value is ever read by git as an option.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy.orm import Session
 from stageline.domain import connections as rules
 from stageline.domain.arns import Arns
 from stageline.domain.errors import ResourceNotFoundException, ValidationException
+from stageline.domain.git_events import branch_problem, is_commit_id
 from stageline.services.connections import ConnectionNotAvailable, ConnectionService
 from stageline.services.secret_box import SecretBox
 
@@ -43,6 +48,10 @@ _SEP = "\x1f"
 
 class GitError(Exception):
     """A git command failed; the message is safe to show (no credentials)."""
+
+
+class UnsafeGitArgument(GitError):
+    """A commit id or branch name that is not one; git never sees it."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,10 @@ def webhook_secret(session: Session, box: SecretBox, connection_id: str) -> str 
 
 def head_commit(remote: GitRemote, branch: str) -> str | None:
     """The branch's commit on the remote (git ls-remote); None when there is no such branch."""
-    out = _git(remote, ["ls-remote", "--heads", remote.url, f"refs/heads/{branch}"])
+    _branch(branch)
+    out = _git(
+        remote, ["ls-remote", "--heads", "--end-of-options", remote.url, f"refs/heads/{branch}"]
+    )
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -135,20 +147,24 @@ def fetch(
     cancelled: Callable[[], bool] | None = None,
 ) -> Path:
     """Bring `branch` (and `commit`, when it is not on the branch) into the mirror; its path."""
+    _branch(branch)
+    if commit is not None:
+        _commit(commit)
     with _mirror(remote) as mirror:
         refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
-        fetch_branch = ["fetch", "--quiet", "--prune", "--tags", "origin", refspec]
+        fetch_branch = ["fetch", "--quiet", "--prune", "--tags", *_FROM_ORIGIN, refspec]
         _git(remote, fetch_branch, cwd=mirror, cancelled=cancelled)
         if commit is not None and not has_commit(mirror, commit):
             # A commit no branch holds any more: servers allowing it serve it by id.
             with suppress(GitError):
-                _git(remote, ["fetch", "--quiet", "origin", commit], mirror, cancelled)
+                _git(remote, ["fetch", "--quiet", *_FROM_ORIGIN, commit], mirror, cancelled)
         return mirror
 
 
 def has_commit(mirror: Path, commit: str) -> bool:
+    _commit(commit)
     done = subprocess.run(
-        ["git", "cat-file", "-e", f"{commit}^{{commit}}"],
+        ["git", "cat-file", "-e", "--end-of-options", f"{commit}^{{commit}}"],
         cwd=mirror,
         env=_base_env(),
         capture_output=True,
@@ -159,18 +175,20 @@ def has_commit(mirror: Path, commit: str) -> bool:
 
 def changed_paths(remote: GitRemote, old: str | None, new: str) -> list[str]:
     """Files changed between two commits (every file of `new` when old is None)."""
-    mirror = _ensure_commits(remote, [c for c in (old, new) if c])
+    mirror = _ensure_commits(remote, [c for c in (old, new) if c is not None])
     if old is None:
-        out = _git(remote, ["ls-tree", "-r", "--name-only", "-z", new], cwd=mirror)
+        args = ["ls-tree", "-r", "--name-only", "-z", "--end-of-options", new]
     else:
-        out = _git(remote, ["diff", "--name-only", "-z", "--no-renames", old, new], cwd=mirror)
+        args = ["diff", "--name-only", "-z", "--no-renames", "--end-of-options", old, new, "--"]
+    out = _git(remote, args, cwd=mirror)
     return sorted(p for p in out.split("\0") if p)
 
 
 def commit_info(remote: GitRemote, commit: str) -> CommitInfo:
     mirror = _ensure_commits(remote, [commit])
     fmt = _SEP.join(["%H", "%an", "%aI", "%B"])
-    out = _git(remote, ["show", "-s", f"--format={fmt}", commit], cwd=mirror)
+    args = ["show", "-s", f"--format={fmt}", "--end-of-options", commit, "--"]
+    out = _git(remote, args, cwd=mirror)
     sha, author, date, message = out.split(_SEP, 3)
     return CommitInfo(
         commit_id=sha,
@@ -183,7 +201,9 @@ def commit_info(remote: GitRemote, commit: str) -> CommitInfo:
 
 def archive(remote: GitRemote, mirror: Path, commit: str, dest: Path) -> None:
     """The tree of `commit`, without .git, as a tar file at `dest`."""
-    _git(remote, ["archive", "--format=tar", f"--output={dest}", commit], cwd=mirror)
+    _commit(commit)
+    args = ["archive", "--format=tar", f"--output={dest}", "--end-of-options", commit]
+    _git(remote, args, cwd=mirror)
 
 
 def clone(
@@ -197,20 +217,36 @@ def clone(
 ) -> None:
     """A full clone at `commit` on `branch` with .git and submodules, origin set to the
     remote's URL (no credentials in it)."""
-    _git(remote, ["clone", "--quiet", "--no-checkout", str(mirror), str(dest)], None, cancelled)
-    _git(remote, ["remote", "set-url", "origin", remote.url], cwd=dest)
-    _git(remote, ["checkout", "--quiet", "-B", branch, commit], cwd=dest)
+    _branch(branch)
+    _commit(commit)
+    clone_args = ["clone", "--quiet", "--no-checkout", "--", str(mirror), str(dest)]
+    _git(remote, clone_args, None, cancelled)
+    _git(remote, ["remote", "set-url", "--", "origin", remote.url], cwd=dest)
+    # checkout takes no --end-of-options; both values are checked, and `--` ends the revision.
+    _git(remote, ["checkout", "--quiet", "-B", branch, commit, "--"], cwd=dest)
     if (dest / ".gitmodules").exists():
         submodules = ["submodule", "update", "--quiet", "--init", "--recursive"]
         _git(remote, submodules, cwd=dest, cancelled=cancelled)
 
 
-def run_git(remote: GitRemote, args: Sequence[str], cwd: Path | None = None) -> str:
-    """Any git command with the remote's credentials (scrubbed errors)."""
-    return _git(remote, list(args), cwd=cwd)
-
-
 # --- internals ----------------------------------------------------------------------------
+
+_FROM_ORIGIN = ("--end-of-options", "origin")
+
+
+def _commit(value: str) -> str:
+    if not is_commit_id(value):
+        raise UnsafeGitArgument(
+            f"{str(value)[:100]!r} is not a full commit id (40 or 64 hexadecimal digits)."
+        )
+    return value
+
+
+def _branch(value: str) -> str:
+    problem = branch_problem(value) if isinstance(value, str) else "not a branch name"
+    if problem:
+        raise UnsafeGitArgument(problem)
+    return value
 
 
 def _arns_of(arn: str) -> Arns:
@@ -338,18 +374,20 @@ def _mirror(remote: GitRemote) -> Iterator[Path]:
 
 def _ensure_commits(remote: GitRemote, commits: Sequence[str]) -> Path:
     """The mirror holding every commit of `commits` (fetched by id or with all branches)."""
+    for commit in commits:
+        _commit(commit)
     with _mirror(remote) as mirror:
         missing = [c for c in commits if not has_commit(mirror, c)]
         if missing:
             _git(
                 remote,
-                ["fetch", "--quiet", "--tags", "origin", "+refs/heads/*:refs/heads/*"],
+                ["fetch", "--quiet", "--tags", *_FROM_ORIGIN, "+refs/heads/*:refs/heads/*"],
                 cwd=mirror,
             )
         for commit in missing:
             if not has_commit(mirror, commit):
                 try:
-                    _git(remote, ["fetch", "--quiet", "origin", commit], cwd=mirror)
+                    _git(remote, ["fetch", "--quiet", *_FROM_ORIGIN, commit], cwd=mirror)
                 except GitError:
                     raise GitError(f"Commit {commit} is not in {remote.url}") from None
         return mirror

@@ -19,6 +19,7 @@ from stageline.domain.errors import (
     StageNotFoundException,
     ValidationException,
 )
+from stageline.domain.git_events import commit_id_problem
 from stageline.persistence.db import UnitOfWork
 from stageline.persistence.models import ActionExecution, Pipeline, PipelineExecution
 from stageline.persistence.models_triggers import SourceWatch
@@ -208,6 +209,10 @@ def put_action_revision(
             f"Action {action} is not a source action: PutActionRevision applies to actions "
             "of the first stage."
         )
+    if declared["actionTypeId"]["provider"] == "CodeStarSourceConnection":
+        problem = commit_id_problem(action, revision)
+        if problem:
+            raise ValidationException(problem)
     earlier = _ran_revision(session, found.id, action, revision)
     if earlier is not None:
         return False, earlier
