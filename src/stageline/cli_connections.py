@@ -26,7 +26,7 @@ def _request(
     args: argparse.Namespace, settings: Settings, method: str, path: str, body: Any = None
 ) -> Any:
     url = args.endpoint_url.rstrip("/") + path
-    auth = credentials(settings, COMMAND)
+    auth = credentials(settings, COMMAND, args.profile)
     return answer(
         COMMAND,
         args.endpoint_url,
@@ -34,11 +34,13 @@ def _request(
     )
 
 
-def _secret(path: str) -> str:
+def _secret(path: str, *, strip: bool = True) -> str:
     try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise SystemExit(f"stageline connections: cannot read {path}: {exc.strerror}") from None
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise SystemExit(f"stageline connections: cannot read {path}: {why}") from None
+    return text.strip() if strip else text
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     if args.token_file:
         return {"token": _secret(args.token_file)}
     if args.ssh_key:
-        return {"sshPrivateKey": Path(args.ssh_key).read_text()}
+        return {"sshPrivateKey": _secret(args.ssh_key, strip=False)}  # keeps the final newline
     if args.username and args.password_file:
         return {"username": args.username, "password": _secret(args.password_file)}
     raise SystemExit(

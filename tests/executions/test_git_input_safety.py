@@ -8,6 +8,7 @@ nothing was created."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,6 +20,13 @@ from tests.support.git_server import GitRepo
 from tests.support.github_payloads import github_delivery, github_push
 
 
+def path_trigger(paths: list[str]) -> list[dict[str, Any]]:
+    """A V2 trigger for pushes to main that touch `paths`."""
+    push = {"branches": {"includes": ["main"]}, "filePaths": {"includes": paths}}
+    git = {"sourceActionName": "Source", "push": [push]}
+    return [{"providerType": "CodeStarSourceConnection", "gitConfiguration": git}]
+
+
 def git_pipeline(stack: Stack, arn: str, repo: GitRepo, trigger: bool = False) -> str:
     name = unique("safe")
     source = git_source(arn, repo.name)
@@ -27,17 +35,7 @@ def git_pipeline(stack: Stack, arn: str, repo: GitRepo, trigger: bool = False) -
         name, stage("Source", source), stage("Hold", approval()), mode="PARALLEL"
     )
     if trigger:  # a file-path filter: the receiver asks git for the changed files
-        declaration["triggers"] = [
-            {
-                "providerType": "CodeStarSourceConnection",
-                "gitConfiguration": {
-                    "sourceActionName": "Source",
-                    "push": [
-                        {"branches": {"includes": ["main"]}, "filePaths": {"includes": ["**"]}}
-                    ],
-                },
-            }
-        ]
+        declaration["triggers"] = path_trigger(["**"])
     stack.create_pipeline(declaration)
     return name
 

@@ -288,7 +288,7 @@ def test_deliveries_that_are_not_events(stack: Stack, tmp_path: Path) -> None:
     plain = {k: v for k, v in headers.items() if k != "X-GitHub-Event"}
     assert deliver(stack, arn, body, plain).status_code == 400
     unknown = f"{stack.server.url}/webhooks/connections/00000000-0000-0000-0000-000000000000"
-    assert httpx.post(unknown, content=body, headers=headers).status_code == 403
+    assert httpx.post(unknown, content=body, headers=headers).status_code == 404
 
 
 def test_a_pipeline_that_cannot_start_spares_the_others(stack: Stack, tmp_path: Path) -> None:

@@ -125,7 +125,8 @@ def test_remote_for_reads_encrypted_credentials(tmp_path: Path) -> None:
     assert r.token == TOKEN and TOKEN not in repr(r)
     with db.unit_of_work() as uow:
         assert git_access.webhook_secret(uow.session, box, arn.rsplit("/", 1)[1])
-        assert git_access.webhook_secret(uow.session, box, "missing") is None
+        with pytest.raises(ResourceNotFoundException):
+            git_access.webhook_secret(uow.session, box, "missing")
         missing = arn[:-4] + "0000"
         with pytest.raises(ResourceNotFoundException):
             git_access.remote_for(uow.session, box, missing, "team/app")

@@ -215,9 +215,10 @@ def parse_gitlab(event: str, payload: Mapping[str, Any]) -> GitEvent | None:
 
 
 def push_event(
-    repository: str, branch: str, old: str | None, new: str, paths: list[str]
+    repository: str, branch: str, old: str | None, new: str, paths: list[str] | None
 ) -> GitEvent:
-    """A polled change of a branch, as the push that made it."""
+    """A polled change of a branch, as the push that made it (paths None: unknown)."""
+    changed = None if paths is None else tuple(paths)
     return GitEvent(
-        "push", "poll", repository, new, branch=branch, before=old, changed_paths=tuple(paths)
+        "push", "poll", repository, new, branch=branch, before=old, changed_paths=changed
     )

@@ -38,6 +38,7 @@ from stageline.services.tags import TagService
 
 MAX_CONNECTIONS = 250  # AWS's default quota per account and region
 MAX_HOSTS = 100
+HOST_PROVIDERS = ("GitHubEnterpriseServer", "GitLabSelfManaged")  # CreateHost's ProviderType
 DEFAULT_PAGE = 50
 
 
@@ -112,6 +113,13 @@ class ConnectionService:
 
     def create_host(self, service: str, params: dict[str, Any]) -> dict[str, Any]:
         endpoint = _checked_endpoint(params["ProviderEndpoint"])
+        if params["ProviderType"] not in HOST_PROVIDERS:
+            # AWS's hosts are for installed providers only; any git server (Gitea, a plain
+            # git daemon, file://) is reached through one of these two types.
+            raise ValidationException(
+                f"ProviderType {params['ProviderType']} cannot have a host: a host's "
+                f"ProviderType is {' or '.join(HOST_PROVIDERS)}."
+            )
         if self._count(ConnectionHost) >= MAX_HOSTS:
             raise LimitExceededException(f"An account can have at most {MAX_HOSTS} hosts.")
         host = ConnectionHost(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from stageline.domain import connections as rules
 from stageline.domain.arns import Arns
-from stageline.domain.errors import ResourceNotFoundException, ValidationException
+from stageline.domain.errors import ValidationException
 from stageline.domain.git_events import branch_problem, is_commit_id
 from stageline.services.connections import ConnectionNotAvailable, ConnectionService
 from stageline.services.secret_box import SecretBox
@@ -118,12 +118,9 @@ def remote_for(
     )
 
 
-def webhook_secret(session: Session, box: SecretBox, connection_id: str) -> str | None:
-    """The connection's webhook secret; None for an unknown connection."""
-    try:
-        return ConnectionService(session, Arns("", ""), box).webhook_secret(connection_id)
-    except ResourceNotFoundException:
-        return None
+def webhook_secret(session: Session, box: SecretBox, connection_id: str) -> str:
+    """The connection's webhook secret; ResourceNotFoundException for an unknown one."""
+    return ConnectionService(session, Arns("", ""), box).webhook_secret(connection_id)
 
 
 def head_commit(remote: GitRemote, branch: str) -> str | None:

@@ -18,7 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.errors import ServiceError, ValidationException
+from stageline.domain.errors import (
+    ResourceNotFoundException,
+    ServiceError,
+    ValidationException,
+)
 from stageline.domain.git_events import GitEvent, parse_github, parse_gitlab
 from stageline.domain.triggers import decide, trigger_for
 from stageline.persistence.db import UnitOfWork
@@ -87,6 +91,10 @@ class GitEventReceiver:
     def prepare(self, session: Session, connection_id: str, delivery: Delivery) -> Prepared:
         try:
             secret = git_access.webhook_secret(session, self.box, connection_id)
+        except ResourceNotFoundException:
+            raise ResourceNotFoundException(
+                f"No such connection: {connection_id[:100]}.", status=404
+            ) from None
         except SecretBoxError:
             raise WebhookAccessDenied(
                 "The connection's webhook secret cannot be read with this server's key (every "

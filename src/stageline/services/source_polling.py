@@ -8,6 +8,10 @@ of several worker processes polling at once exactly one starts the run; a commit
 event already started is not started again. The first observation of a source (right after
 CreatePipeline, whose own run covers it) only records the revision. A git source with a V2
 trigger is polled on its BranchName and the change is run through the trigger's filters.
+
+A source that cannot be read is logged in one line (again only when its error changes) and
+tried again next pass; when the changed files cannot be learnt (the recorded commit is no
+longer in the repository), they count as unknown, which every file-path filter lets through.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stageline.artifacts.base import ObjectNotFound, ObjectStore
+from stageline.domain.errors import ServiceError
 from stageline.domain.git_events import push_event
 from stageline.domain.triggers import decide, detects_changes, trigger_for
 from stageline.persistence.db import Database
@@ -57,19 +62,32 @@ class SourcePoller:
         self.starter = starter
         self.store = store
         self.box = box
+        self._failing: dict[tuple[int, str], str] = {}  # the error last logged per source
 
     def poll_once(self) -> list[str]:
         """One pass over every pollable source; the executions it started."""
         started: list[str] = []
         for item in self._watched():
+            key = (item.ref.pipeline_id, item.ref.name)
             try:
                 revision = self._head(item)
-                if revision is None or (item.seen and revision == item.revision):
-                    continue
-                started += self._record(item, revision)
-            except Exception:  # one unreachable source must not stop the others
-                log.warning("polling %s.%s failed", item.ref.pipeline, item.ref.name, exc_info=True)
+                if revision is not None and not (item.seen and revision == item.revision):
+                    started += self._record(item, revision)
+                self._failing.pop(key, None)
+            except (git_access.GitError, ServiceError) as exc:  # expected: log it, go on
+                self._failed(item, key, str(exc).splitlines()[-1] if str(exc) else "", False)
+            except Exception as exc:  # one source's bug must not stop the others
+                self._failed(item, key, f"{type(exc).__name__}: {exc}", True)
         return started
+
+    def _failed(self, item: Watched, key: tuple[int, str], why: str, trace: bool) -> None:
+        """One line per source and distinct error (a traceback only for unexpected ones), not
+        one every pass."""
+        if self._failing.get(key) == why:
+            return
+        self._failing[key] = why
+        where = f"{item.ref.pipeline}.{item.ref.name}"
+        log.warning("polling %s failed: %s", where, why[:500], exc_info=trace)
 
     def _watched(self) -> list[Watched]:
         found: list[Watched] = []
@@ -107,9 +125,9 @@ class SourcePoller:
     def _record(self, item: Watched, revision: str) -> list[str]:
         ref = item.ref
         trigger = trigger_for(ref.declaration, ref.name)
-        paths: list[str] = []
+        paths: list[str] | None = []
         if item.seen and item.remote is not None and trigger is not None:
-            paths = git_access.changed_paths(item.remote, item.revision, revision)
+            paths = self._changed_paths(item, revision)
         with self.db.unit_of_work() as uow:
             watches = SourceWatches(uow.session)
             if not item.seen:
@@ -117,6 +135,8 @@ class SourcePoller:
                 return []
             if not watches.advance(ref.pipeline_id, ref.name, item.revision, revision):
                 return []  # another process (or a git event) moved it first
+            if watches.started(ref.pipeline_id, ref.name, revision):
+                return []  # PutActionRevision or a manual start ran it already
             if item.remote is not None:
                 branch = ref.configuration["BranchName"]
                 event = push_event(
@@ -129,6 +149,15 @@ class SourcePoller:
             )
             log.info("%s: %s started on %s of %s", TRIGGER, execution, revision, ref.name)
             return [execution]
+
+    def _changed_paths(self, item: Watched, revision: str) -> list[str] | None:
+        """Files changed since the recorded revision; None (unknown) when git cannot tell."""
+        try:
+            return git_access.changed_paths(item.remote, item.revision, revision)
+        except git_access.GitError as exc:
+            where = f"{item.ref.pipeline}.{item.ref.name}"
+            log.warning("%s: changed files since %s unknown: %s", where, item.revision, exc)
+            return None
 
 
 class SourcePollingThread(PeriodicThread):

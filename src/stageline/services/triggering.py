@@ -166,9 +166,10 @@ class SourceWatches:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     def claim(self, pipeline_id: int, action: str, revision: str) -> bool:
-        """Take `revision` as started; False when it already was (by any detector)."""
+        """Take `revision` as started; False when it already was (by any detector, or by the
+        action's latest run or PutActionRevision)."""
         if self.get(pipeline_id, action) is None and self.first(pipeline_id, action, revision):
-            return True
+            return not self.started(pipeline_id, action, revision, pinned_only=True)
         result = self.session.execute(
             update(SourceWatch)
             .where(
@@ -179,7 +180,46 @@ class SourceWatches:
             .values(revision=revision, updated_at=self.clock())
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        moved = bool(getattr(result, "rowcount", 0) == 1)
+        return moved and not self.started(pipeline_id, action, revision, pinned_only=True)
+
+    def started(
+        self, pipeline_id: int, action: str, revision: str, *, pinned_only: bool = False
+    ) -> bool:
+        """The pipeline's newest execution is pinned to `revision` for `action` (so a detector
+        seeing it has nothing new: PutActionRevision started it) or, unless `pinned_only`,
+        the action's latest run ran it (a manual start read that head already)."""
+        latest = last_started(self.session, pipeline_id, action, pinned_only=pinned_only)
+        return latest is not None and latest[0] == revision
+
+
+def last_started(
+    session: Session, pipeline_id: int, action: str, *, pinned_only: bool = False
+) -> tuple[str, str] | None:
+    """(revision, execution id) that `action` was last started on: the newest execution's pin
+    for it, else the revision of the action's newest run; None when neither is known."""
+    newest = session.execute(
+        select(PipelineExecution.execution_id, PipelineExecution.source_overrides)
+        .where(PipelineExecution.pipeline_id == pipeline_id)
+        .order_by(PipelineExecution.pk.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    for pin in newest.source_overrides or ():
+        if pin.get("actionName") == action and pin.get("revisionValue"):
+            return str(pin["revisionValue"]), str(newest.execution_id)
+    if pinned_only:
+        return None
+    ran = session.execute(
+        select(ActionExecution.revision, PipelineExecution.execution_id)
+        .join(PipelineExecution, PipelineExecution.pk == ActionExecution.execution_pk)
+        .where(ActionExecution.pipeline_id == pipeline_id, ActionExecution.action_name == action)
+        .order_by(ActionExecution.pk.desc())
+        .limit(1)
+    ).first()
+    revision = (ran.revision or {}).get("revisionId") if ran is not None else None
+    return (str(revision), str(ran.execution_id)) if ran is not None and revision else None
 
 
 def put_action_revision(
@@ -191,8 +231,10 @@ def put_action_revision(
     revision: str,
     caller: str,
 ) -> tuple[bool, str | None]:
-    """PutActionRevision: (newRevision, execution id). A revision the source already ran (or
-    was last started on) is not new and starts nothing; any other starts a run pinned to it."""
+    """PutActionRevision: (newRevision, execution id). The revision the action was last
+    started on (or change detection last saw) is not new and starts nothing; any other starts
+    a run pinned to it. The change-detection record is left alone: an older revision must not
+    make polling run the branch head again (detectors skip what this run started)."""
     session = uow.session
     found = session.scalar(select(Pipeline).where(Pipeline.name == pipeline))
     if found is None:
@@ -213,26 +255,10 @@ def put_action_revision(
         problem = commit_id_problem(action, revision)
         if problem:
             raise ValidationException(problem)
-    earlier = _ran_revision(session, found.id, action, revision)
-    if earlier is not None:
-        return False, earlier
-    watches = SourceWatches(session)
-    watch = watches.get(found.id, action)
-    if watch is not None and watch.revision == revision:
-        return False, None
-    watches.claim(found.id, action, revision)
+    latest = last_started(session, found.id, action)
+    if latest is not None and latest[0] == revision:
+        return False, latest[1]
+    watch = SourceWatches(session).get(found.id, action)
+    if watch is not None and watch.revision == revision and latest is None:
+        return False, None  # seen by change detection, no run of it known
     return True, starter.start(uow, pipeline, declared, revision, "PutActionRevision", caller)
-
-
-def _ran_revision(session: Session, pipeline_id: int, action: str, revision: str) -> str | None:
-    """The execution whose latest attempt of `action` ran `revision`, if the newest did."""
-    row = session.execute(
-        select(ActionExecution.revision, PipelineExecution.execution_id)
-        .join(PipelineExecution, PipelineExecution.pk == ActionExecution.execution_pk)
-        .where(ActionExecution.pipeline_id == pipeline_id, ActionExecution.action_name == action)
-        .order_by(ActionExecution.pk.desc())
-        .limit(1)
-    ).first()
-    if row is None or (row.revision or {}).get("revisionId") != revision:
-        return None
-    return str(row.execution_id)
