@@ -17,7 +17,6 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from stageline.domain.errors import ServiceError, ValidationException
 
-
 # Java's Unicode classes, which some models (CodeBuild's tags) use and Python's re lacks:
 # the nearest class Python has, slightly wider rather than refusing valid input.
 _JAVA_CLASSES = {r"\p{L}": r"\w", r"\p{Z}": r"\s", r"\p{N}": r"\d"}
