@@ -182,7 +182,7 @@ def report(label: str, out: dict[str, list[float]], posts: dict[str, list[float]
 
 
 def main() -> int:
-    for label, url, data, runs in stacks_from_args(__doc__, 10, "runs of each pipeline"):
+    for label, url, data, runs in stacks_from_args(__doc__, 8, "runs of each pipeline"):
         with Receiver() as receiver:
             out = measure(url, data, runs, receiver)
             posts = bare_posts(receiver, max(200, runs * 5))
