@@ -122,6 +122,10 @@ class Runtime:
     def start_background(self) -> None:
         """Start the reconciler where this process runs actions."""
         if self.runner is None:
+            if self.celery is not None:
+                # serve with a broker: deliver what the API commits (STARTED) at once
+                # rather than at a worker's next tick; claims are safe across processes.
+                self._start_delivery()
             return
         from stageline.services.reconciler import Reconciler, ReconcilerThread
 
