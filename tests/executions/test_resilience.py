@@ -75,8 +75,9 @@ def test_every_run_succeeds_when_the_broker_restarts_empty(stack: Stack) -> None
 
     # Restart while some attempts run and others wait in the queue: those messages are lost.
     stack.wait_for("attempts running and queued at once", running_and_queued, timeout=30)
+    # The fresh redis-server keeps nothing on disk, so the queued messages are gone. No check
+    # of the queue here: a source finishing or the reconciler may enqueue again at any moment.
     stack.restart_broker()
-    assert broker.queue_length() == 0
 
     for name, execution_id in ids.items():
         stack.wait(name, execution_id, "Succeeded", timeout=60)
