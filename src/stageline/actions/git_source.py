@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from stageline.actions.base import ActionContext, Outcome, SourceRevision, Succeeded
-from stageline.actions.workspace import ActionError, scratch, upload_output
+from stageline.actions.workspace import ActionError, required, scratch, upload_output
 from stageline.domain.errors import ServiceError
 from stageline.persistence.db import Database
 from stageline.services import git_access
@@ -47,7 +47,7 @@ class GitSourceProvider:
 
     def _run(self, ctx: ActionContext) -> Succeeded:
         config = ctx.configuration
-        declared = _required(config, "BranchName")
+        declared = required(config, "BranchName")
         pin = ctx.continuation or {}
         pinned = str(pin.get("revisionId") or "") or None
         # A trigger's push to (or pull request from) another branch: AWS builds that branch's
@@ -62,7 +62,7 @@ class GitSourceProvider:
         if len(ctx.outputs) != 1:
             raise ActionError("The CodeStarSourceConnection action needs exactly one output")
         remote = self._remote(
-            _required(config, "ConnectionArn"), _required(config, "FullRepositoryId")
+            required(config, "ConnectionArn"), required(config, "FullRepositoryId")
         )
         where = f"repository {remote.full_repository_id} at {_shown(remote)}"
         head = _git(lambda: git_access.head_commit(remote, branch), where)
@@ -100,13 +100,6 @@ class GitSourceProvider:
                 )
         except ServiceError as exc:
             raise ActionError(exc.message, "ConfigurationError") from None
-
-
-def _required(config: Mapping[str, str], name: str) -> str:
-    value = config.get(name, "").strip()
-    if not value:
-        raise ActionError(f"Configuration property {name} is required", "ConfigurationError")
-    return value
 
 
 def _shown(remote: GitRemote) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stageline.actions.base import ActionContext, Outcome, SourceRevision, Succeeded
-from stageline.actions.workspace import ActionError, s3_url, scratch
+from stageline.actions.workspace import ActionError, required, s3_url, scratch
 from stageline.artifacts.base import ObjectInfo, ObjectNotFound
 
 
@@ -25,7 +25,7 @@ class S3SourceProvider:
             return exc.outcome()
 
     def _run(self, ctx: ActionContext) -> Succeeded:
-        bucket = _required(ctx.configuration, "S3Bucket")
+        bucket = required(ctx.configuration, "S3Bucket")
         key = _object_key(ctx)
         if len(ctx.outputs) != 1:
             raise ActionError("The S3 source action needs exactly one output artifact")
@@ -62,16 +62,9 @@ class S3SourceProvider:
         )
 
 
-def _required(config: Mapping[str, str], name: str) -> str:
-    value = config.get(name, "").strip()
-    if not value:
-        raise ActionError(f"Configuration property {name} is required", "ConfigurationError")
-    return value
-
-
 def _object_key(ctx: ActionContext) -> str:
     """S3ObjectKey, or the key a source revision override asked for (S3_OBJECT_KEY)."""
-    key = _required(ctx.configuration, "S3ObjectKey")
+    key = required(ctx.configuration, "S3ObjectKey")
     override = (ctx.continuation or {}).get("objectKey")
     if override is None:
         return key

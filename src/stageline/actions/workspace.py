@@ -12,6 +12,7 @@ The Commands action extracts its inputs the same way into its build directory in
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from stageline.actions.base import ActionContext, Failed, InputArtifact, OutputArtifact
@@ -33,6 +34,14 @@ class ActionError(Exception):
 
     def outcome(self) -> Failed:
         return Failed(message=self.message, code=self.code)
+
+
+def required(config: Mapping[str, str], name: str) -> str:
+    """A configuration property the provider cannot run without (ConfigurationError if blank)."""
+    value = config.get(name, "").strip()
+    if not value:
+        raise ActionError(f"Configuration property {name} is required", "ConfigurationError")
+    return value
 
 
 def files(count: int) -> str:
